@@ -1,0 +1,108 @@
+"""Methods that ``import pyxem_transformer`` adds to pyxem's signal classes.
+
+Following kikuchipy, each method only parses and validates its arguments and
+then calls a plain function that works on arrays.
+"""
+
+from typing import Any
+
+import pyxem.signals
+
+from ._validation import check_diffraction_signal
+
+__all__ = ["attach_signal_methods", "get_orientation_map_transformer"]
+
+_DEVICES = ("auto", "cpu", "cuda")
+
+
+def get_orientation_map_transformer(
+    self,
+    model: Any,
+    *,
+    peak_kwargs: dict | None = None,
+    vectors: Any = None,
+    batch_size: int = 4096,
+    device: str = "auto",
+    n_best: int = 1,
+    lazy_output: bool | None = None,
+    show_progressbar: bool | None = None,
+):
+    """Map crystal orientation and phase with a transformer model.
+
+    Bragg disks are found in every pattern, turned into tokens (position in
+    1/Å relative to the direct beam and intensity) with the model's stored
+    token settings, and read by the model in batches. Added to pyxem's
+    ``Diffraction2D`` (and so its lazy and electron-diffraction subclasses)
+    by ``import pyxem_transformer``.
+
+    Parameters
+    ----------
+    model
+        A trained model from ``pyxem_transformer.train_model``,
+        ``pyxem_transformer.load_model`` or ``pyxem_transformer.pretrained``.
+    peak_kwargs
+        Keyword arguments of the peak finder (e.g. ``threshold``,
+        ``min_distance``); None uses the defaults stored with the model.
+    vectors
+        Precomputed pyxem ``DiffractionVectors`` to use instead of finding
+        peaks.
+    batch_size
+        Patterns per inference batch.
+    device
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``.
+    n_best
+        Number of candidate orientations kept per pattern, best first, as in
+        pyxem's ``get_orientation``.
+    lazy_output
+        Return a lazy result; None follows the laziness of the signal.
+    show_progressbar
+        Show a progress bar; None follows hyperspy's preference.
+
+    Returns
+    -------
+    result
+        A :class:`~pyxem_transformer.signals.TransformerOrientationMap` with
+        ``to_crystal_map()`` and the rest of pyxem's ``OrientationMap`` API.
+
+    Raises
+    ------
+    ValueError
+        If the signal is not a 1-D or 2-D scan of 2-D patterns calibrated in
+        1/Å, or an argument is out of range.
+    NotImplementedError
+        In this release: the validated call does not yet run a model.
+    """
+    check_diffraction_signal(self)
+    for name, value in [("n_best", n_best), ("batch_size", batch_size)]:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+    if str(device).split(":")[0] not in _DEVICES:
+        raise ValueError(f"`device` must be one of {_DEVICES}, got {device!r}.")
+    if peak_kwargs is not None and not isinstance(peak_kwargs, dict):
+        raise TypeError(
+            f"`peak_kwargs` must be a dict of peak-finder options, got "
+            f"{type(peak_kwargs).__name__}."
+        )
+    raise NotImplementedError(
+        "The input is valid, but orientation mapping with a model is not "
+        "available in this version of pyxem-transformer (it lands with the "
+        "inference stage). Use pyxem's template matching (get_orientation) "
+        "meanwhile."
+    )
+
+
+def attach_signal_methods() -> None:
+    """Add this package's methods to pyxem's ``Diffraction2D``.
+
+    Subclasses (``LazyDiffraction2D``, ``ElectronDiffraction2D`` and their
+    lazy twins) inherit them. Calling this twice is harmless, and an existing
+    attribute of the same name that pyxem itself defines is never replaced.
+    """
+    cls = pyxem.signals.Diffraction2D
+    existing = getattr(cls, "get_orientation_map_transformer", None)
+    if existing is not None and existing is not get_orientation_map_transformer:
+        raise RuntimeError(
+            "pyxem's Diffraction2D already has a different "
+            "`get_orientation_map_transformer`; refusing to replace it."
+        )
+    cls.get_orientation_map_transformer = get_orientation_map_transformer

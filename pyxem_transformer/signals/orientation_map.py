@@ -1,0 +1,173 @@
+"""The result signal of transformer orientation mapping.
+
+Each navigation pixel holds an ``(n_best, 6)`` table; row 0 is the best
+answer and the columns are :data:`COLUMNS`: the rotation as a unit
+quaternion in the diffsims/orix convention used by pyxem template matching,
+the phase index into the stored phase list, and a confidence in [0, 1].
+The phases travel in the metadata as plain JSON (``Transformer.phases``),
+so a saved result loads back complete with ``hs.load``.
+"""
+
+import json
+from collections.abc import Sequence
+
+import numpy as np
+from hyperspy._signals.lazy import LazySignal
+from hyperspy._signals.signal2d import Signal2D
+from orix.crystal_map import CrystalMap, Phase, PhaseList
+from orix.quaternion import Rotation
+
+from ..phase_io import phase_from_dict, phase_to_dict
+
+__all__ = [
+    "COLUMNS",
+    "LazyTransformerOrientationMap",
+    "TransformerOrientationMap",
+    "orientation_map_from_arrays",
+]
+
+#: Column names of the last signal axis.
+COLUMNS = ("qw", "qx", "qy", "qz", "phase_index", "confidence")
+SIGNAL_TYPE = "transformer_orientation_map"
+
+
+class TransformerOrientationMap(Signal2D):
+    """Orientations, phases and confidences from a transformer model.
+
+    The signal axes are ``columns`` (size 6, see :data:`COLUMNS`) and
+    ``n_best`` (candidates, best first).
+    """
+
+    _signal_type = SIGNAL_TYPE
+
+    @property
+    def phases(self) -> PhaseList:
+        """The phases the phase indices refer to."""
+        text = self.metadata.get_item("Transformer.phases")
+        if text is None:
+            raise ValueError(
+                "This orientation map has no phase list in its metadata "
+                "(Transformer.phases); it was not made by pyxem_transformer."
+            )
+        phases = [phase_from_dict(d) for d in json.loads(text)]
+        return PhaseList(phases=phases, ids=list(range(len(phases))))
+
+    @property
+    def n_best(self) -> int:
+        """Number of candidates stored per pixel."""
+        return self.axes_manager.signal_shape[1]
+
+    def to_crystal_map(self) -> CrystalMap:
+        """Return an orix ``CrystalMap`` of the best candidate per pixel.
+
+        The scan axes come from the navigation calibration; the properties
+        ``confidence`` (and, for ``n_best > 1``, ``confidence_<k>`` of the
+        runners-up, whose rotations are kept as extra rotations per point).
+
+        Returns
+        -------
+        xmap
+            An orix crystal map with this map's phase list.
+        """
+        am = self.axes_manager
+        if am.navigation_dimension not in (1, 2):
+            raise ValueError(
+                "A crystal map needs a line or map scan (navigation dimension "
+                f"1 or 2), this result has {am.navigation_dimension}."
+            )
+        data = np.asarray(self.data)  # computes a lazy result
+        table = data.reshape(-1, self.n_best, len(COLUMNS))
+        rotations = Rotation(table[:, :, :4] if self.n_best > 1 else table[:, 0, :4])
+        phase_id = np.rint(table[:, 0, 4]).astype(int)
+        prop = {"confidence": table[:, 0, 5].astype(float)}
+        for k in range(1, self.n_best):
+            prop[f"confidence_{k}"] = table[:, k, 5].astype(float)
+        nav = am.navigation_axes  # hyperspy order: x first
+        x = nav[0].axis
+        if am.navigation_dimension == 2:
+            xx, yy = np.meshgrid(nav[0].axis, nav[1].axis)
+            x, y = xx.ravel(), yy.ravel()
+        else:
+            y = None
+        units = nav[0].units if isinstance(nav[0].units, str) else "px"
+        return CrystalMap(
+            rotations=rotations,
+            phase_id=phase_id,
+            x=np.asarray(x, dtype=float),
+            y=None if y is None else np.asarray(y, dtype=float),
+            phase_list=self.phases,
+            prop=prop,
+            scan_unit=units,
+        )
+
+
+class LazyTransformerOrientationMap(LazySignal, TransformerOrientationMap):
+    """Lazy (dask) version of :class:`TransformerOrientationMap`."""
+
+
+def orientation_map_from_arrays(
+    quaternions: np.ndarray,
+    phase_index: np.ndarray,
+    confidence: np.ndarray,
+    phases: Sequence[Phase] | PhaseList,
+    navigation_axes: Sequence[dict] | None = None,
+) -> TransformerOrientationMap:
+    """Assemble a result signal from per-pixel arrays.
+
+    Parameters
+    ----------
+    quaternions
+        Shape ``(*scan, n_best, 4)`` unit quaternions.
+    phase_index
+        Shape ``(*scan, n_best)`` indices into ``phases``.
+    confidence
+        Shape ``(*scan, n_best)`` values in [0, 1].
+    phases
+        The phases the indices refer to.
+    navigation_axes
+        Optional hyperspy axis dictionaries for the navigation axes (in
+        array order, slowest first), e.g. from
+        ``s.axes_manager._get_axes_dicts(s.axes_manager.navigation_axes)``
+        reversed. Without it the axes are uncalibrated pixels.
+
+    Returns
+    -------
+    result
+        A :class:`TransformerOrientationMap`.
+    """
+    quaternions = np.asarray(quaternions, dtype=np.float32)
+    scan = quaternions.shape[:-2]
+    n_best = quaternions.shape[-2]
+    if quaternions.shape[-1] != 4 or len(scan) not in (1, 2):
+        raise ValueError(
+            f"Expected quaternions of shape (*scan, n_best, 4) with a 1-D or 2-D "
+            f"scan, got {quaternions.shape}."
+        )
+    phase_index = np.asarray(phase_index)
+    confidence = np.asarray(confidence)
+    for name, array in [("phase_index", phase_index), ("confidence", confidence)]:
+        if array.shape != (*scan, n_best):
+            raise ValueError(
+                f"`{name}` has shape {array.shape}, expected {(*scan, n_best)}."
+            )
+    table = np.concatenate(
+        [quaternions, phase_index[..., None], confidence[..., None]], axis=-1
+    ).astype(np.float32)
+    if isinstance(phases, PhaseList):
+        phases = [phases[i] for i in phases.ids]
+    result = TransformerOrientationMap(table)
+    if navigation_axes is not None:
+        for axis, description in zip(
+            result.axes_manager.navigation_axes[::-1], navigation_axes, strict=True
+        ):
+            for key in ("name", "units", "scale", "offset"):
+                if key in description:
+                    setattr(axis, key, description[key])
+    columns, best = result.axes_manager.signal_axes
+    columns.name, best.name = "columns", "n_best"
+    result.metadata.set_item(
+        "Transformer.phases", json.dumps([phase_to_dict(p) for p in phases])
+    )
+    result.metadata.set_item("Transformer.columns", list(COLUMNS))
+    result.metadata.General.title = "Transformer orientation map"
+    return result

@@ -1,0 +1,17 @@
+import logging
+import warnings
+
+import pytest
+
+import pyxem_transformer  # noqa: F401  (attaches the signal method)
+
+logging.getLogger("hyperspy").setLevel(logging.ERROR)
+warnings.filterwarnings("ignore", category=UserWarning, module="hyperspy")
+
+
+@pytest.fixture(scope="session")
+def cu_sample():
+    """A noise-free 8x8 Cu grain map with its truth (shared, do not modify)."""
+    from pyxem_transformer import data, phases
+
+    return data.simulated_grains(phases.cu(), scan_shape=(8, 8), n_grains=6, seed=3)

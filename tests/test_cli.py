@@ -1,0 +1,46 @@
+import hyperspy.api as hs
+import numpy as np
+from orix import io
+
+from pyxem_transformer.cli import main
+
+
+def test_simulate_writes_signal_and_truth(tmp_path, capsys):
+    out = tmp_path / "sample.zspy"
+    status = main(
+        [
+            "simulate",
+            "--phase",
+            "cu",
+            "--phase",
+            "cu2o",
+            "--scan",
+            "3",
+            "4",
+            "--detector",
+            "64",
+            "--dose",
+            "1000",
+            "--grains",
+            "3",
+            "--out",
+            str(out),
+        ]
+    )
+    assert status == 0
+    s = hs.load(out)
+    assert s.data.shape == (3, 4, 64, 64)
+    assert s.axes_manager.signal_axes[0].units == r"$\AA^{-1}$"
+    truth = io.load(tmp_path / "sample_truth.h5")
+    assert truth.shape == (3, 4)
+    assert truth.phases.names == ["Cu", "Cu2O"]
+    assert np.all(s.data == np.round(s.data))
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_simulate_reports_bad_input(tmp_path, capsys):
+    assert main(["simulate", "--phase", "xx", "--out", str(tmp_path / "a.zspy")]) == 2
+    assert "Known phases" in capsys.readouterr().err
+    assert main(["simulate", "--out", str(tmp_path / "a.npy")]) == 2
+    assert main(["simulate", "--grains", "0", "--out", str(tmp_path / "a.hspy")]) == 2
+    assert "n_grains" in capsys.readouterr().err

@@ -1,0 +1,72 @@
+import hyperspy.api as hs
+import numpy as np
+import pytest
+from pyxem.signals import Diffraction2D, ElectronDiffraction2D
+
+
+def _signal(nav=(2, 3), units=r"$\AA^{-1}$", scale=0.02):
+    s = Diffraction2D(np.zeros((*nav, 16, 16), dtype=np.float32))
+    for axis in s.axes_manager.signal_axes:
+        axis.units, axis.scale, axis.offset = units, scale, -7.5 * scale
+    return s
+
+
+def test_valid_input_reaches_the_model_stage():
+    s = _signal()
+    with pytest.raises(NotImplementedError, match="input is valid"):
+        s.get_orientation_map_transformer(model=None)
+
+
+@pytest.mark.parametrize("units", ["nm^-1", "A^-1", "k_A^-1", "1/Å"])
+def test_reciprocal_unit_spellings_are_accepted(units):
+    with pytest.raises(NotImplementedError):
+        _signal(units=units).get_orientation_map_transformer(None)
+
+
+def test_lazy_and_electron_diffraction_signals_have_the_method():
+    s = _signal(nav=(3,)).as_lazy()
+    with pytest.raises(NotImplementedError):
+        s.get_orientation_map_transformer(None)
+    e = ElectronDiffraction2D(np.zeros((2, 8, 8)))
+    assert callable(e.get_orientation_map_transformer)
+
+
+@pytest.mark.parametrize(
+    ("units", "scale", "match"),
+    [
+        ("px", 1.0, "units 'px'"),
+        ("mrad", 0.5, "units 'mrad'"),
+        (r"$\AA^{-1}$", 0.0, "positive"),
+    ],
+)
+def test_uncalibrated_signal_is_refused_with_the_fix(units, scale, match):
+    with pytest.raises(ValueError, match=match) as info:
+        _signal(units=units, scale=scale).get_orientation_map_transformer(None)
+    assert "1/Å" in str(info.value)
+
+
+def test_wrong_dimensions_are_refused():
+    single = _signal(nav=(1,)).inav[0]
+    with pytest.raises(ValueError, match="navigation dimension 0"):
+        single.get_orientation_map_transformer(None)
+    deep = _signal(nav=(2, 2, 2))
+    with pytest.raises(ValueError, match="navigation dimension 3"):
+        deep.get_orientation_map_transformer(None)
+    line = hs.signals.Signal1D(np.zeros((2, 16)))
+    line.axes_manager.signal_axes[0].units = "A^-1"
+    with pytest.raises(ValueError, match="signal dimension 1"):
+        Diffraction2D.get_orientation_map_transformer(line, None)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_best": 0}, "n_best"),
+        ({"batch_size": 1.5}, "batch_size"),
+        ({"device": "tpu"}, "device"),
+        ({"peak_kwargs": 3}, "peak_kwargs"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        _signal().get_orientation_map_transformer(None, **kwargs)
