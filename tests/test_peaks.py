@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+from scipy.spatial import cKDTree
+
+from pyxem_transformer import data, phases
+from pyxem_transformer.peaks import (
+    PeakSet,
+    find_peaks_batched,
+    peaks_from_diffraction_vectors,
+)
+
+
+def _calibration(signal):
+    axes = signal.axes_manager.signal_axes
+    return (axes[0].scale, axes[1].scale), (axes[0].offset, axes[1].offset)
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return data.simulated_grains(phases.cu(), scan_shape=(4, 4), n_grains=5, seed=4)
+
+
+def test_same_peaks_as_pyxem_local_max_within_half_a_pixel(sample):
+    s, _ = sample
+    scale, offset = _calibration(s)
+    vectors = s.get_diffraction_vectors(
+        method="local_max", threshold_abs=0.002, min_distance=3, show_progressbar=False
+    )
+    theirs = peaks_from_diffraction_vectors(vectors)
+    ours = find_peaks_batched(
+        s.data.reshape(-1, 128, 128), scale, offset, smooth_sigma=None
+    )
+    inner = 1.27 - 4 * 0.02  # skimage excludes peaks near the border
+    n_matched = n_theirs = 0
+    for i in range(theirs.n_patterns):
+        a, b = theirs.pattern(i), ours.pattern(i)
+        a = a[(np.abs(a[:, :2]) < inner).all(axis=1)]
+        b = b[(np.abs(b[:, :2]) < inner).all(axis=1)]
+        assert len(a) == len(b)
+        d, _ = cKDTree(b[:, :2]).query(a[:, :2])
+        # pyxem reports whole pixels, ours sub-pixel positions.
+        n_matched += int(np.sum(d <= 0.5 * 0.02 * np.sqrt(2) + 1e-6))
+        n_theirs += len(a)
+    assert n_theirs > 100
+    assert n_matched == n_theirs
+
+
+def test_sub_pixel_positions_hit_the_true_centre():
+    image = np.zeros((1, 40, 40), np.float32)
+    rows, cols = np.indices((40, 40))
+    for r0, c0 in [(10.3, 20.7), (25.5, 9.2), (30.0, 30.45)]:
+        image[0] += np.exp(-((rows - r0) ** 2 + (cols - c0) ** 2) / 8)
+    p = find_peaks_batched(image, (1.0, 1.0), (0.0, 0.0), smooth_sigma=None)
+    found = sorted(zip(p.ky.round(3), p.kx.round(3), strict=True))
+    np.testing.assert_allclose(
+        found, [(10.3, 20.7), (25.5, 9.2), (30.0, 30.45)], atol=0.02
+    )
+
+
+def test_dtype_and_scale_do_not_change_the_peaks(sample):
+    s, _ = sample
+    scale, offset = _calibration(s)
+    images = s.data[:1, :2].reshape(-1, 128, 128)
+    as_float = find_peaks_batched(images, scale, offset)
+    as_counts = find_peaks_batched((images * 4000).astype(np.uint16), scale, offset)
+    assert np.array_equal(as_float.counts, as_counts.counts)
+    np.testing.assert_allclose(as_float.kx, as_counts.kx, atol=0.002)
+
+
+def test_empty_and_nan_patterns_give_no_peaks():
+    images = np.zeros((3, 16, 16), np.float32)
+    images[1] = np.nan
+    images[2, 8, 8] = 1.0
+    images[2, 3, 3] = np.nan
+    p = find_peaks_batched(images, (0.1, 0.1), (-0.8, -0.8))
+    assert p.counts.tolist() == [0, 0, 1]
+
+
+def test_max_peaks_keeps_the_strongest():
+    image = np.zeros((1, 32, 32), np.float32)
+    for k, (r, c) in enumerate([(5, 5), (5, 20), (20, 5), (20, 20), (12, 12)]):
+        image[0, r, c] = k + 1.0
+    p = find_peaks_batched(image, (1, 1), (0, 0), smooth_sigma=None, max_peaks=2)
+    assert sorted(p.intensity.tolist()) == [4.0, 5.0]
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(ValueError, match="shape"):
+        find_peaks_batched(np.zeros((16, 16)), (1, 1), (0, 0))
+    with pytest.raises(ValueError, match="offsets"):
+        PeakSet([0.0], [0.0], [1.0], [0, 2])
+
+
+def test_peak_set_helpers():
+    a = PeakSet.from_lists([np.ones((2, 3)), np.zeros((0, 3))])
+    b = PeakSet.from_lists([np.full((1, 3), 2.0)])
+    joined = PeakSet.concatenate([a, b])
+    assert joined.counts.tolist() == [2, 0, 1]
+    assert joined.pattern_index.tolist() == [0, 0, 2]
+    np.testing.assert_array_equal(joined.pattern(2), [[2, 2, 2]])

@@ -1,0 +1,132 @@
+import numpy as np
+import pytest
+from diffsims.generators.simulation_generator import SimulationGenerator
+from orix.crystal_map import Phase
+from orix.quaternion import Orientation, Rotation
+
+from pyxem_transformer import phases, simulation
+from pyxem_transformer.augment import AugmentationSettings, augment_peaks
+from pyxem_transformer.peaks import PeakSet
+
+
+def test_spot_set_shapes_phases_and_fundamental_zone():
+    s = simulation.simulate_spots(
+        [phases.cu(), phases.ti()], 30, seed=1, show_progressbar=False
+    )
+    assert s.n_patterns == 60
+    assert s.phase_index.tolist() == [0] * 30 + [1] * 30
+    assert s.phases.names == ["Cu", "Ti"]
+    low, high = s.settings.max_excitation_error
+    assert np.all((s.excitation_error >= low) & (s.excitation_error <= high))
+    assert s.peaks.counts.min() > 0
+    # Rotations lie in the fundamental zone of the proper point group.
+    for index, phase in enumerate([phases.cu(), phases.ti()]):
+        o = Orientation(
+            s.rotations[s.phase_index == index],
+            symmetry=phase.point_group.proper_subgroup,
+        )
+        reduced = o.reduce()
+        np.testing.assert_allclose(o.angle_with(reduced), 0, atol=1e-6)
+        np.testing.assert_allclose(
+            np.abs(np.sum(o.data * reduced.data, axis=1)), 1, atol=1e-6
+        )
+
+
+def test_cache_reuses_the_same_set(tmp_path):
+    first = simulation.simulate_spots(
+        phases.al(), 12, seed=3, cache_dir=tmp_path, show_progressbar=False
+    )
+    files = list(tmp_path.glob("spots-*.npz"))
+    assert len(files) == 1 and first.seconds > 0
+    again = simulation.simulate_spots(
+        phases.al(), 12, seed=3, cache_dir=tmp_path, show_progressbar=False
+    )
+    assert again.seconds == 0  # read from the cache
+    np.testing.assert_array_equal(again.peaks.kx, first.peaks.kx)
+    np.testing.assert_array_equal(again.rotations, first.rotations.astype(np.float32))
+    assert again.phases.names == ["Al"]
+    other = simulation.simulate_spots(
+        phases.al(), 12, seed=4, cache_dir=tmp_path, show_progressbar=False
+    )
+    assert other.seconds > 0 and len(list(tmp_path.glob("spots-*.npz"))) == 2
+
+
+def test_corrupt_cache_file_says_what_to_do(tmp_path):
+    bad = tmp_path / "spots.npz"
+    bad.write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="delete"):
+        simulation.SpotSet.load(bad)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="no atoms"):
+        simulation.simulate_spots(Phase("x", space_group=225), 5)
+    with pytest.raises(ValueError, match="n_per_phase"):
+        simulation.simulate_spots(phases.cu(), 0)
+    with pytest.raises(ValueError, match="max_excitation_error"):
+        simulation.SimulationSettings(max_excitation_error=(0.1, 0.05))
+
+
+def test_turning_tokens_by_phi_is_rotation_times_rz_phi():
+    cu = phases.cu()
+    r = Rotation(
+        np.array([[0.9, 0.2, -0.3, 0.25]]) / np.linalg.norm([0.9, 0.2, -0.3, 0.25])
+    )
+    gen = SimulationGenerator(200)
+
+    def spots(rotation):
+        sim = gen.calculate_diffraction2d(
+            cu,
+            rotation=rotation,
+            reciprocal_radius=1.4,
+            max_excitation_error=0.1,
+            with_direct_beam=False,
+        )
+        return PeakSet.from_lists(simulation._spots_of(sim, 1, 1e-4))
+
+    settings = AugmentationSettings.off()
+    settings = AugmentationSettings(**{**settings.as_dict(), "in_plane_rotation": True})
+    turned, new_rotation = augment_peaks(
+        spots(r), r.data, np.random.default_rng(0), settings
+    )
+    expected = spots(Rotation(new_rotation))
+    a = np.column_stack([turned.kx, turned.ky])
+    b = np.column_stack([expected.kx, expected.ky])
+    d = np.min(np.linalg.norm(a[:, None] - b[None], axis=-1), axis=1)
+    assert len(a) == len(b) and d.max() < 1e-4
+    assert not np.allclose(new_rotation, r.data)
+
+
+def test_augmentation_off_is_identity_and_on_changes_things():
+    s = simulation.simulate_spots(phases.cu(), 20, show_progressbar=False)
+    rng = np.random.default_rng(0)
+    same, rot = augment_peaks(s.peaks, s.rotations, rng, AugmentationSettings.off())
+    np.testing.assert_allclose(same.kx, s.peaks.kx, atol=1e-6)
+    np.testing.assert_allclose(rot, s.rotations)
+    changed, _ = augment_peaks(s.peaks, s.rotations, rng, AugmentationSettings())
+    assert changed.n_patterns == 20
+    assert not np.array_equal(changed.counts, s.peaks.counts)
+
+
+@pytest.mark.parametrize(
+    ("effect", "value"),
+    [
+        ("scale_error", 0.05),
+        ("centre_offset", 0.02),
+        ("position_jitter", 0.01),
+        ("ellipticity", 0.05),
+    ],
+)
+def test_geometric_effects_stay_within_their_range(effect, value):
+    s = simulation.simulate_spots(phases.cu(), 50, show_progressbar=False)
+    settings = AugmentationSettings(
+        **{**AugmentationSettings.off().as_dict(), effect: value}
+    )
+    out, _ = augment_peaks(s.peaks, s.rotations, np.random.default_rng(1), settings)
+    shift = np.hypot(out.kx - s.peaks.kx, out.ky - s.peaks.ky)
+    g = np.hypot(s.peaks.kx, s.peaks.ky)
+    assert shift.max() > 0
+    if effect in ("scale_error", "ellipticity"):
+        assert np.all(shift <= value * g + 1e-5)
+    else:
+        assert np.median(shift) < 3 * value
