@@ -6,8 +6,22 @@ Importing the package adds ``get_orientation_map_transformer`` to pyxem's
 
 from . import data, metrics, phase_io, phases
 from ._version import __version__
+from .model import ModelConfig, OrientationTransformer, load_model
+from .pretrained import pretrained
 from .signal_methods import attach_signal_methods
+from .train import train_model
 
 attach_signal_methods()
 
-__all__ = ["__version__", "data", "metrics", "phase_io", "phases"]
+__all__ = [
+    "ModelConfig",
+    "OrientationTransformer",
+    "__version__",
+    "data",
+    "load_model",
+    "metrics",
+    "phase_io",
+    "phases",
+    "pretrained",
+    "train_model",
+]

@@ -79,6 +79,16 @@ class PeakSet:
         sl = slice(self.offsets[i], self.offsets[i + 1])
         return np.stack([self.kx[sl], self.ky[sl], self.intensity[sl]], axis=1)
 
+    def take(self, indices: np.ndarray) -> "PeakSet":
+        """Return the peak set of the patterns ``indices`` (in that order)."""
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        counts = self.counts[indices]
+        starts = self.offsets[indices]
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        # Position of every selected peak in the flat arrays.
+        flat = np.repeat(starts - offsets[:-1], counts) + np.arange(offsets[-1])
+        return PeakSet(self.kx[flat], self.ky[flat], self.intensity[flat], offsets)
+
     @classmethod
     def from_lists(cls, peaks: list[np.ndarray]) -> "PeakSet":
         """Build from a list of ``(n_i, 3)`` arrays of kx, ky, intensity."""

@@ -69,8 +69,17 @@ def get_orientation_map_transformer(
     ValueError
         If the signal is not a 1-D or 2-D scan of 2-D patterns calibrated in
         1/Å, or an argument is out of range.
-    NotImplementedError
-        In this release: the validated call does not yet run a model.
+    TypeError
+        If ``model`` is not a pyxem-transformer model.
+
+    Notes
+    -----
+    ``peak_kwargs`` takes the batched finder's options (``min_distance``,
+    ``threshold_sigma``, ``threshold_rel``, ``smooth_sigma``, ``max_peaks``;
+    see :func:`pyxem_transformer.peaks.find_peaks_batched`), or
+    ``{"finder": "pyxem", ...}`` to use pyxem's ``get_diffraction_vectors``
+    with your own pyxem options (e.g. ``method="local_max"``,
+    ``threshold_abs``, ``min_distance``).
     """
     check_diffraction_signal(self)
     for name, value in [("n_best", n_best), ("batch_size", batch_size)]:
@@ -83,11 +92,18 @@ def get_orientation_map_transformer(
             f"`peak_kwargs` must be a dict of peak-finder options, got "
             f"{type(peak_kwargs).__name__}."
         )
-    raise NotImplementedError(
-        "The input is valid, but orientation mapping with a model is not "
-        "available in this version of pyxem-transformer (it lands with the "
-        "inference stage). Use pyxem's template matching (get_orientation) "
-        "meanwhile."
+    from .inference import map_orientations
+
+    return map_orientations(
+        self,
+        model,
+        peak_kwargs=peak_kwargs,
+        vectors=vectors,
+        batch_size=batch_size,
+        device=device,
+        n_best=n_best,
+        lazy_output=lazy_output,
+        show_progressbar=show_progressbar,
     )
 
 

@@ -15,3 +15,18 @@ def cu_sample():
     from pyxem_transformer import data, phases
 
     return data.simulated_grains(phases.cu(), scan_shape=(8, 8), n_grains=6, seed=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """A barely trained two-phase model: for plumbing, not accuracy."""
+    from pyxem_transformer import phases, train_model
+
+    return train_model(
+        [phases.cu(), phases.cu2o()],
+        n_per_phase=400,
+        epochs=1,
+        batch_size=128,
+        cache_dir=None,
+        show_progressbar=False,
+    )

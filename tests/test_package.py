@@ -74,7 +74,7 @@ def _result(n_best=1):
 
 
 def test_set_signal_type_gives_our_class():
-    s = hs.signals.Signal2D(np.zeros((2, 2, 1, 6)))
+    s = hs.signals.Signal2D(np.zeros((2, 2, 1, 7)))
     s.set_signal_type("transformer_orientation_map")
     assert isinstance(s, TransformerOrientationMap)
     lazy = s.as_lazy()
@@ -104,7 +104,7 @@ def test_saved_result_loads_back_complete(tmp_path, extension):
 
 
 def test_result_without_phases_says_so():
-    s = hs.signals.Signal2D(np.zeros((2, 2, 1, 6)))
+    s = hs.signals.Signal2D(np.zeros((2, 2, 1, 7)))
     s.set_signal_type("transformer_orientation_map")
     with pytest.raises(ValueError, match="no phase list"):
         s.to_crystal_map()

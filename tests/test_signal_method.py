@@ -11,22 +11,25 @@ def _signal(nav=(2, 3), units=r"$\AA^{-1}$", scale=0.02):
     return s
 
 
-def test_valid_input_reaches_the_model_stage():
-    s = _signal()
-    with pytest.raises(NotImplementedError, match="input is valid"):
-        s.get_orientation_map_transformer(model=None)
+def test_a_model_is_required():
+    with pytest.raises(TypeError, match="pyxem-transformer model"):
+        _signal().get_orientation_map_transformer(model=None)
 
 
 @pytest.mark.parametrize("units", ["nm^-1", "A^-1", "k_A^-1", "1/Å"])
-def test_reciprocal_unit_spellings_are_accepted(units):
-    with pytest.raises(NotImplementedError):
-        _signal(units=units).get_orientation_map_transformer(None)
+def test_reciprocal_unit_spellings_are_accepted(units, tiny_model):
+    result = _signal(units=units).get_orientation_map_transformer(
+        tiny_model, show_progressbar=False
+    )
+    # Blank patterns: no peaks, so no tokens and no confidence.
+    assert result.data.shape == (2, 3, 1, 7)
+    assert np.all(result.data[..., 5:] == 0)
 
 
-def test_lazy_and_electron_diffraction_signals_have_the_method():
+def test_lazy_and_electron_diffraction_signals_have_the_method(tiny_model):
     s = _signal(nav=(3,)).as_lazy()
-    with pytest.raises(NotImplementedError):
-        s.get_orientation_map_transformer(None)
+    result = s.get_orientation_map_transformer(tiny_model, show_progressbar=False)
+    assert result._lazy
     e = ElectronDiffraction2D(np.zeros((2, 8, 8)))
     assert callable(e.get_orientation_map_transformer)
 
@@ -39,9 +42,9 @@ def test_lazy_and_electron_diffraction_signals_have_the_method():
         (r"$\AA^{-1}$", 0.0, "positive"),
     ],
 )
-def test_uncalibrated_signal_is_refused_with_the_fix(units, scale, match):
+def test_uncalibrated_signal_is_refused_with_the_fix(units, scale, match, tiny_model):
     with pytest.raises(ValueError, match=match) as info:
-        _signal(units=units, scale=scale).get_orientation_map_transformer(None)
+        _signal(units=units, scale=scale).get_orientation_map_transformer(tiny_model)
     assert "1/Å" in str(info.value)
 
 
@@ -62,11 +65,14 @@ def test_wrong_dimensions_are_refused():
     ("kwargs", "match"),
     [
         ({"n_best": 0}, "n_best"),
+        ({"n_best": 3}, "n_best"),
         ({"batch_size": 1.5}, "batch_size"),
         ({"device": "tpu"}, "device"),
         ({"peak_kwargs": 3}, "peak_kwargs"),
+        ({"peak_kwargs": {"threshold": 1}}, "Unknown option"),
+        ({"peak_kwargs": {"finder": "magic"}}, "finder"),
     ],
 )
-def test_bad_arguments_are_named(kwargs, match):
+def test_bad_arguments_are_named(kwargs, match, tiny_model):
     with pytest.raises((ValueError, TypeError), match=match):
-        _signal().get_orientation_map_transformer(None, **kwargs)
+        _signal().get_orientation_map_transformer(tiny_model, **kwargs)

@@ -1,9 +1,10 @@
 """The result signal of transformer orientation mapping.
 
-Each navigation pixel holds an ``(n_best, 6)`` table; row 0 is the best
+Each navigation pixel holds an ``(n_best, 7)`` table; row 0 is the best
 answer and the columns are :data:`COLUMNS`: the rotation as a unit
 quaternion in the diffsims/orix convention used by pyxem template matching,
-the phase index into the stored phase list, and a confidence in [0, 1].
+the phase index into the stored phase list, a confidence in [0, 1] (0 where
+the pattern had too few peaks), and the number of tokens the model read.
 The phases travel in the metadata as plain JSON (``Transformer.phases``),
 so a saved result loads back complete with ``hs.load``.
 """
@@ -24,17 +25,18 @@ __all__ = [
     "LazyTransformerOrientationMap",
     "TransformerOrientationMap",
     "orientation_map_from_arrays",
+    "result_signal",
 ]
 
 #: Column names of the last signal axis.
-COLUMNS = ("qw", "qx", "qy", "qz", "phase_index", "confidence")
+COLUMNS = ("qw", "qx", "qy", "qz", "phase_index", "confidence", "n_tokens")
 SIGNAL_TYPE = "transformer_orientation_map"
 
 
 class TransformerOrientationMap(Signal2D):
     """Orientations, phases and confidences from a transformer model.
 
-    The signal axes are ``columns`` (size 6, see :data:`COLUMNS`) and
+    The signal axes are ``columns`` (size 7, see :data:`COLUMNS`) and
     ``n_best`` (candidates, best first).
     """
 
@@ -79,7 +81,10 @@ class TransformerOrientationMap(Signal2D):
         table = data.reshape(-1, self.n_best, len(COLUMNS))
         rotations = Rotation(table[:, :, :4] if self.n_best > 1 else table[:, 0, :4])
         phase_id = np.rint(table[:, 0, 4]).astype(int)
-        prop = {"confidence": table[:, 0, 5].astype(float)}
+        prop = {
+            "confidence": table[:, 0, 5].astype(float),
+            "n_tokens": table[:, 0, 6].astype(float),
+        }
         for k in range(1, self.n_best):
             prop[f"confidence_{k}"] = table[:, k, 5].astype(float)
         nav = am.navigation_axes  # hyperspy order: x first
@@ -105,57 +110,39 @@ class LazyTransformerOrientationMap(LazySignal, TransformerOrientationMap):
     """Lazy (dask) version of :class:`TransformerOrientationMap`."""
 
 
-def orientation_map_from_arrays(
-    quaternions: np.ndarray,
-    phase_index: np.ndarray,
-    confidence: np.ndarray,
+def result_signal(
+    table,
     phases: Sequence[Phase] | PhaseList,
     navigation_axes: Sequence[dict] | None = None,
+    lazy: bool = False,
 ) -> TransformerOrientationMap:
-    """Assemble a result signal from per-pixel arrays.
+    """Wrap a ``(*scan, n_best, 7)`` table (NumPy or dask) as a result signal.
 
     Parameters
     ----------
-    quaternions
-        Shape ``(*scan, n_best, 4)`` unit quaternions.
-    phase_index
-        Shape ``(*scan, n_best)`` indices into ``phases``.
-    confidence
-        Shape ``(*scan, n_best)`` values in [0, 1].
+    table
+        Per-pixel tables with columns :data:`COLUMNS`.
     phases
-        The phases the indices refer to.
+        The phases the phase indices refer to.
     navigation_axes
-        Optional hyperspy axis dictionaries for the navigation axes (in
-        array order, slowest first), e.g. from
-        ``s.axes_manager._get_axes_dicts(s.axes_manager.navigation_axes)``
-        reversed. Without it the axes are uncalibrated pixels.
+        Optional dictionaries (``name``, ``units``, ``scale``, ``offset``) of
+        the navigation axes in array order (slowest first).
+    lazy
+        Return a lazy signal.
 
     Returns
     -------
     result
-        A :class:`TransformerOrientationMap`.
+        A :class:`TransformerOrientationMap` or its lazy twin.
     """
-    quaternions = np.asarray(quaternions, dtype=np.float32)
-    scan = quaternions.shape[:-2]
-    n_best = quaternions.shape[-2]
-    if quaternions.shape[-1] != 4 or len(scan) not in (1, 2):
-        raise ValueError(
-            f"Expected quaternions of shape (*scan, n_best, 4) with a 1-D or 2-D "
-            f"scan, got {quaternions.shape}."
-        )
-    phase_index = np.asarray(phase_index)
-    confidence = np.asarray(confidence)
-    for name, array in [("phase_index", phase_index), ("confidence", confidence)]:
-        if array.shape != (*scan, n_best):
-            raise ValueError(
-                f"`{name}` has shape {array.shape}, expected {(*scan, n_best)}."
-            )
-    table = np.concatenate(
-        [quaternions, phase_index[..., None], confidence[..., None]], axis=-1
-    ).astype(np.float32)
     if isinstance(phases, PhaseList):
         phases = [phases[i] for i in phases.ids]
-    result = TransformerOrientationMap(table)
+    if lazy:
+        import dask.array as da
+
+        result = LazyTransformerOrientationMap(da.asarray(table))
+    else:
+        result = TransformerOrientationMap(np.asarray(table))
     if navigation_axes is not None:
         for axis, description in zip(
             result.axes_manager.navigation_axes[::-1], navigation_axes, strict=True
@@ -171,3 +158,59 @@ def orientation_map_from_arrays(
     result.metadata.set_item("Transformer.columns", list(COLUMNS))
     result.metadata.General.title = "Transformer orientation map"
     return result
+
+
+def orientation_map_from_arrays(
+    quaternions: np.ndarray,
+    phase_index: np.ndarray,
+    confidence: np.ndarray,
+    phases: Sequence[Phase] | PhaseList,
+    navigation_axes: Sequence[dict] | None = None,
+    n_tokens: np.ndarray | None = None,
+) -> TransformerOrientationMap:
+    """Assemble a result signal from per-pixel arrays.
+
+    Parameters
+    ----------
+    quaternions
+        Shape ``(*scan, n_best, 4)`` unit quaternions.
+    phase_index
+        Shape ``(*scan, n_best)`` indices into ``phases``.
+    confidence
+        Shape ``(*scan, n_best)`` values in [0, 1].
+    phases
+        The phases the indices refer to.
+    navigation_axes
+        As in :func:`result_signal`.
+    n_tokens
+        Shape ``(*scan, n_best)`` token counts (default 0).
+
+    Returns
+    -------
+    result
+        A :class:`TransformerOrientationMap`.
+    """
+    quaternions = np.asarray(quaternions, dtype=np.float32)
+    scan = quaternions.shape[:-2]
+    n_best = quaternions.shape[-2]
+    if quaternions.shape[-1] != 4 or len(scan) not in (1, 2):
+        raise ValueError(
+            f"Expected quaternions of shape (*scan, n_best, 4) with a 1-D or 2-D "
+            f"scan, got {quaternions.shape}."
+        )
+    if n_tokens is None:
+        n_tokens = np.zeros((*scan, n_best))
+    arrays = {
+        "phase_index": phase_index,
+        "confidence": confidence,
+        "n_tokens": n_tokens,
+    }
+    for name, array in arrays.items():
+        if np.shape(array) != (*scan, n_best):
+            raise ValueError(
+                f"`{name}` has shape {np.shape(array)}, expected {(*scan, n_best)}."
+            )
+    table = np.concatenate(
+        [quaternions] + [np.asarray(a)[..., None] for a in arrays.values()], axis=-1
+    ).astype(np.float32)
+    return result_signal(table, phases, navigation_axes)

@@ -1,0 +1,202 @@
+"""Orientation mapping of a whole scan: peaks, tokens, model, result signal.
+
+:func:`map_orientations` is what ``Diffraction2D.get_orientation_map_transformer``
+calls. A lazy signal is mapped block by block with ``dask.array.map_blocks``
+over navigation chunks (each chunk is one batch: peak finding for the whole
+chunk, then the model), with the model in the graph once, so memory stays
+bounded by the chunk size and a distributed scheduler ships the weights to
+each worker once.
+"""
+
+import dask
+import dask.array as da
+import numpy as np
+from tqdm.auto import tqdm
+
+from ._validation import reciprocal_calibration
+from .model import OrientationTransformer
+from .peaks import PeakSet, find_peaks_batched, peaks_from_diffraction_vectors
+from .predict import predict_tokens
+from .signals.orientation_map import COLUMNS, result_signal
+from .tokens import make_tokens
+
+__all__ = ["map_orientations", "orientation_table"]
+
+_FINDER_OPTIONS = {
+    "min_distance",
+    "threshold_sigma",
+    "threshold_rel",
+    "smooth_sigma",
+    "max_peaks",
+}
+
+
+def _check_model(model) -> OrientationTransformer:
+    if not isinstance(model, OrientationTransformer):
+        raise TypeError(
+            f"Expected a pyxem-transformer model (from pxt.train_model, "
+            f"pxt.load_model or pxt.pretrained), got {type(model).__name__}."
+        )
+    return model
+
+
+def _split_peak_kwargs(peak_kwargs: dict | None) -> tuple[str, dict]:
+    kwargs = dict(peak_kwargs or {})
+    method = kwargs.pop("finder", "batched")
+    if method == "batched":
+        unknown = set(kwargs) - _FINDER_OPTIONS
+        if unknown:
+            raise ValueError(
+                f"Unknown option(s) {sorted(unknown)} for the batched peak finder; "
+                f"it takes {sorted(_FINDER_OPTIONS)}, or pass "
+                "peak_kwargs={'finder': 'pyxem', ...} for pyxem's finder."
+            )
+    elif method != "pyxem":
+        raise ValueError(
+            f"peak_kwargs['finder'] must be 'batched' or 'pyxem', got {method!r}."
+        )
+    return method, kwargs
+
+
+def orientation_table(
+    peaks: PeakSet,
+    model: OrientationTransformer,
+    n_best: int = 1,
+    batch_size: int = 4096,
+    device: str = "auto",
+) -> np.ndarray:
+    """Return the ``(n, n_best, len(COLUMNS))`` result table of a peak set."""
+    tokens, mask = make_tokens(peaks, model.token_settings)
+    p = predict_tokens(model, tokens, mask, n_best, batch_size, device)
+    n_tokens = np.broadcast_to(p.n_tokens[:, None], p.phase_index.shape)
+    return np.concatenate(
+        [
+            p.quaternions,
+            p.phase_index[..., None],
+            p.confidence[..., None],
+            n_tokens[..., None],
+        ],
+        axis=-1,
+    ).astype(np.float32)
+
+
+def _block_table(
+    block, model, scale, offset, finder_kwargs, n_best, batch_size, device
+):
+    nav = block.shape[:-2]
+    images = block.reshape(-1, *block.shape[-2:])
+    peaks = find_peaks_batched(images, scale, offset, **finder_kwargs)
+    table = orientation_table(peaks, model, n_best, batch_size, device)
+    return table.reshape(*nav, n_best, len(COLUMNS))
+
+
+def map_orientations(
+    signal,
+    model: OrientationTransformer,
+    *,
+    peak_kwargs: dict | None = None,
+    vectors=None,
+    batch_size: int = 4096,
+    device: str = "auto",
+    n_best: int = 1,
+    lazy_output: bool | None = None,
+    show_progressbar: bool | None = None,
+):
+    """Map orientation and phase of every pattern of a calibrated scan.
+
+    See :func:`pyxem_transformer.signal_methods.get_orientation_map_transformer`
+    for the parameters; ``signal`` has been validated there.
+
+    Returns
+    -------
+    result
+        A ``TransformerOrientationMap`` (lazy if ``lazy_output``).
+    """
+    model = _check_model(model)
+    if not 1 <= n_best <= model.n_phases:
+        raise ValueError(
+            f"`n_best` must be between 1 and the model's number of phases "
+            f"({model.n_phases}), got {n_best}."
+        )
+    method, finder_kwargs = _split_peak_kwargs(peak_kwargs)
+    scales, offsets = reciprocal_calibration(signal)
+    scale, offset = tuple(scales), tuple(offsets)
+    lazy = signal._lazy if lazy_output is None else bool(lazy_output)
+    nav_shape = signal.axes_manager.navigation_shape[::-1]
+    nav_axes = [
+        {"name": a.name, "units": a.units, "scale": a.scale, "offset": a.offset}
+        for a in signal.axes_manager.navigation_axes[::-1]
+    ]
+    if show_progressbar is None:
+        from hyperspy.defaults_parser import preferences
+
+        show_progressbar = preferences.General.show_progressbar
+
+    if vectors is not None or method == "pyxem":
+        if vectors is None:
+            vectors = signal.get_diffraction_vectors(
+                show_progressbar=show_progressbar, **finder_kwargs
+            )
+        if vectors.axes_manager.navigation_shape[::-1] != nav_shape:
+            raise ValueError(
+                f"The vectors cover a scan of {vectors.axes_manager.navigation_shape}"
+                f", the signal {signal.axes_manager.navigation_shape}."
+            )
+        peaks = peaks_from_diffraction_vectors(vectors)
+        table = orientation_table(peaks, model, n_best, batch_size, device)
+        table = table.reshape(*nav_shape, n_best, len(COLUMNS))
+        return result_signal(table, model.phases, nav_axes, lazy=lazy)
+
+    if signal._lazy:
+        data = signal.data
+        sig_shape = data.shape[-2:]
+        data = data.rechunk({data.ndim - 2: sig_shape[0], data.ndim - 1: sig_shape[1]})
+        model_key = dask.delayed(model, pure=True)
+        table = da.map_blocks(
+            _block_table,
+            data,
+            model_key,
+            scale,
+            offset,
+            finder_kwargs,
+            n_best,
+            batch_size,
+            device,
+            dtype=np.float32,
+            drop_axis=[data.ndim - 2, data.ndim - 1],
+            new_axis=[data.ndim - 2, data.ndim - 1],
+            chunks=data.chunks[:-2] + ((n_best,), (len(COLUMNS),)),
+            meta=np.empty((0,) * data.ndim, np.float32),
+        )
+        if not lazy:
+            from dask.diagnostics import ProgressBar
+
+            if show_progressbar:
+                with ProgressBar():
+                    table = table.compute()
+            else:
+                table = table.compute()
+        return result_signal(table, model.phases, nav_axes, lazy=lazy)
+
+    images = np.asarray(signal.data).reshape(-1, *signal.data.shape[-2:])
+    parts = []
+    for start in tqdm(
+        range(0, images.shape[0], batch_size),
+        disable=not show_progressbar,
+        desc="Mapping orientations",
+        unit="batch",
+    ):
+        parts.append(
+            _block_table(
+                images[start : start + batch_size],
+                model,
+                scale,
+                offset,
+                finder_kwargs,
+                n_best,
+                batch_size,
+                device,
+            )
+        )
+    table = np.concatenate(parts).reshape(*nav_shape, n_best, len(COLUMNS))
+    return result_signal(table, model.phases, nav_axes, lazy=lazy)

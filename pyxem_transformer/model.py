@@ -1,0 +1,281 @@
+"""The transformer over Bragg-disk tokens, and its checkpoint format.
+
+Architecture (sizes in :class:`ModelConfig`): each token (kx, ky, |g|,
+intensity) is embedded with random Fourier features of its position (fine
+angular resolution from coarse inputs), a learned class token is prepended,
+a transformer encoder without positional encoding reads the set (a pattern
+is a set of spots; padding is masked), and three heads read the class token:
+phase logits, a 6-D orientation per phase (see
+:mod:`pyxem_transformer.rotations`), and a confidence logit trained to give
+the probability that the orientation is within 5 degrees.
+"""
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from orix.crystal_map import Phase, PhaseList
+from torch import nn
+
+from ._version import __version__
+from .phase_io import phase_from_dict, phase_to_dict
+from .rotations import equivalence_operators, rotation_from_6d
+from .tokens import FEATURES, TokenSettings
+
+__all__ = ["ModelConfig", "OrientationTransformer", "load_model"]
+
+_FORMAT = "pyxem-transformer-checkpoint"
+_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes of the network.
+
+    Attributes
+    ----------
+    d_model
+        Width of the token embeddings.
+    n_layers
+        Encoder layers.
+    n_heads
+        Attention heads.
+    d_feedforward
+        Width of the feed-forward layers.
+    n_frequencies
+        Random Fourier frequencies of the position embedding.
+    frequency_scale
+        Standard deviation of the frequencies, in Å (cycles per 1/Å).
+    """
+
+    d_model: int = 64
+    n_layers: int = 4
+    n_heads: int = 4
+    d_feedforward: int = 128
+    n_frequencies: int = 32
+    frequency_scale: float = 6.0
+
+    @classmethod
+    def preset(cls, name: str) -> "ModelConfig":
+        """Return ``"small"`` (CPU, the default) or ``"large"`` (GPU) sizes."""
+        presets = {
+            "small": cls(),
+            "large": cls(d_model=256, n_layers=6, n_heads=8, d_feedforward=768),
+        }
+        if name not in presets:
+            raise ValueError(f"Unknown preset {name!r}; choose from {list(presets)}.")
+        return presets[name]
+
+
+class OrientationTransformer(nn.Module):
+    """Predicts phase, orientation and confidence from a set of tokens.
+
+    Parameters
+    ----------
+    phases
+        The phases the model distinguishes (index order is the output order).
+    token_settings
+        How peaks become tokens; inference must use the same.
+    config
+        Network sizes.
+    training_info
+        Free-form record of the training (settings, validation figures).
+    """
+
+    def __init__(
+        self,
+        phases: list[Phase] | PhaseList,
+        token_settings: TokenSettings = TokenSettings(),
+        config: ModelConfig = ModelConfig(),
+        training_info: dict | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(phases, PhaseList):
+            phases = [phases[i] for i in phases.ids]
+        self.phases = list(phases)
+        self.token_settings = token_settings
+        self.config = config
+        self.training_info = dict(training_info or {})
+        n_phases = len(self.phases)
+        generator = torch.Generator().manual_seed(0)
+        self.register_buffer(
+            "frequencies",
+            torch.randn(2, config.n_frequencies, generator=generator)
+            * config.frequency_scale,
+        )
+        n_in = len(FEATURES) + 2 * config.n_frequencies
+        self.embed = nn.Sequential(
+            nn.Linear(n_in, config.d_model),
+            nn.GELU(),
+            nn.Linear(config.d_model, config.d_model),
+        )
+        self.class_token = nn.Parameter(torch.zeros(1, 1, config.d_model))
+        layer = nn.TransformerEncoderLayer(
+            config.d_model,
+            config.n_heads,
+            config.d_feedforward,
+            dropout=0.0,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
+        self.encoder = nn.TransformerEncoder(
+            layer, config.n_layers, enable_nested_tensor=False
+        )
+        self.norm = nn.LayerNorm(config.d_model)
+        self.phase_head = nn.Linear(config.d_model, n_phases)
+        self.orientation_head = nn.Linear(config.d_model, 6 * n_phases)
+        self.confidence_head = nn.Linear(config.d_model, 1)
+        left = [equivalence_operators(p)[0] for p in self.phases]
+        n_sym = max(len(m) for m in left)
+        padded = np.stack(
+            [np.concatenate([m, np.repeat(m[:1], n_sym - len(m), 0)]) for m in left]
+        )
+        self.register_buffer("symmetry", torch.as_tensor(padded))
+        self.register_buffer(
+            "twin", torch.as_tensor(equivalence_operators(self.phases[0])[1])
+        )
+
+    @property
+    def n_phases(self) -> int:
+        """Number of phases."""
+        return len(self.phases)
+
+    def forward(
+        self, tokens: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Run the network.
+
+        Parameters
+        ----------
+        tokens
+            ``(B, N, 4)`` token features.
+        mask
+            ``(B, N)`` True where a token holds a peak.
+
+        Returns
+        -------
+        phase_logits
+            ``(B, n_phases)``.
+        matrices
+            ``(B, n_phases, 3, 3)`` one rotation per phase.
+        confidence_logit
+            ``(B,)``.
+        """
+        xy = tokens[..., :2]
+        angles = 2 * math.pi * xy @ self.frequencies
+        features = torch.cat([tokens, torch.sin(angles), torch.cos(angles)], dim=-1)
+        x = self.embed(features)
+        x = torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)
+        keep = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
+        x = self.encoder(x, src_key_padding_mask=~keep)
+        summary = self.norm(x[:, 0])
+        matrices = rotation_from_6d(
+            self.orientation_head(summary).view(-1, self.n_phases, 6)
+        )
+        return (
+            self.phase_head(summary),
+            matrices,
+            self.confidence_head(summary).squeeze(-1),
+        )
+
+    # -- checkpoints -------------------------------------------------------
+    def describe(self) -> dict:
+        """Everything inference needs besides the weights, as plain data."""
+        return {
+            "format": _FORMAT,
+            "format_version": _FORMAT_VERSION,
+            "package_version": __version__,
+            "phases": [phase_to_dict(p) for p in self.phases],
+            "token_settings": self.token_settings.as_dict(),
+            "model_config": asdict(self.config),
+            "calibration_units": "1/Å (signal axes of a pyxem Diffraction2D)",
+            "training": self.training_info,
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Save weights and description atomically (write, then rename).
+
+        The file holds only tensors and a JSON string, so
+        :func:`load_model` reads it with ``torch.load(weights_only=True)``.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "description": json.dumps(self.describe()),
+            "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
+        }
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            torch.save(payload, tmp)
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+
+def load_model(
+    path: str | Path, map_location: str | torch.device = "cpu"
+) -> OrientationTransformer:
+    """Load a model saved with :meth:`OrientationTransformer.save`.
+
+    Never executes code from the file (``weights_only=True``).
+
+    Parameters
+    ----------
+    path
+        Checkpoint file.
+    map_location
+        Device for the weights.
+
+    Returns
+    -------
+    model
+        The model in evaluation mode.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If the file is truncated, corrupt, or not a pyxem-transformer
+        checkpoint; the message names the file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No model file at {path}.")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises many types for damaged files
+        raise ValueError(
+            f"{path} is not a readable pyxem-transformer model (truncated, corrupt "
+            f"or not a torch file: {type(error).__name__}: {error}). Re-download "
+            "or re-train it."
+        ) from error
+    try:
+        description = json.loads(payload["description"])
+        if description.get("format") != _FORMAT:
+            raise ValueError("missing format marker")
+        if description.get("format_version") != _FORMAT_VERSION:
+            raise ValueError(
+                f"format version {description.get('format_version')} is not "
+                f"{_FORMAT_VERSION}; upgrade pyxem-transformer"
+            )
+        phases = [phase_from_dict(d) for d in description["phases"]]
+        model = OrientationTransformer(
+            phases,
+            TokenSettings(**description["token_settings"]),
+            ModelConfig(**description["model_config"]),
+            description.get("training", {}),
+        )
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(
+            f"{path} is not a valid pyxem-transformer model ({error})."
+        ) from error
+    model.to(map_location)
+    return model.eval()

@@ -1,0 +1,108 @@
+import hyperspy.api as hs
+import numpy as np
+import pytest
+
+from pyxem_transformer import data, metrics, phases
+from pyxem_transformer.signals import (
+    LazyTransformerOrientationMap,
+    TransformerOrientationMap,
+)
+
+
+@pytest.fixture(scope="module")
+def two_phase_sample():
+    return data.simulated_grains(
+        [phases.cu(), phases.cu2o()], scan_shape=(12, 10), n_grains=6, seed=8
+    )
+
+
+def test_eager_and_lazy_results_are_identical(two_phase_sample, tiny_model):
+    s, _ = two_phase_sample
+    eager = s.get_orientation_map_transformer(tiny_model, n_best=2)
+    lazy_signal = s.as_lazy()
+    lazy_signal.rechunk(nav_chunks=(4, 5))  # many chunks
+    lazy = lazy_signal.get_orientation_map_transformer(tiny_model, n_best=2)
+    assert isinstance(eager, TransformerOrientationMap) and not eager._lazy
+    assert isinstance(lazy, LazyTransformerOrientationMap)
+    assert lazy.data.numblocks[:2] == (3, 2)
+    lazy.compute()
+    np.testing.assert_array_equal(eager.data, lazy.data)
+    computed = lazy_signal.get_orientation_map_transformer(
+        tiny_model, n_best=2, lazy_output=False
+    )
+    assert not computed._lazy
+    np.testing.assert_array_equal(eager.data, computed.data)
+
+
+def test_distributed_cluster_gives_identical_results(two_phase_sample, tiny_model):
+    distributed = pytest.importorskip("distributed")
+    s, _ = two_phase_sample
+    lazy_signal = s.as_lazy()
+    lazy_signal.rechunk(nav_chunks=(6, 5))
+    threaded = lazy_signal.get_orientation_map_transformer(tiny_model)
+    threaded.compute()
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        result = lazy_signal.get_orientation_map_transformer(tiny_model)
+        result.compute()
+    np.testing.assert_array_equal(threaded.data, result.data)
+
+
+def test_result_has_phases_calibration_and_crystal_map(two_phase_sample, tiny_model):
+    s, truth = two_phase_sample
+    s = s.deepcopy()
+    for axis in s.axes_manager.navigation_axes:
+        axis.scale, axis.units = 2.5, "nm"
+    result = s.get_orientation_map_transformer(tiny_model, n_best=2)
+    assert result.phases.names == ["Cu", "Cu2O"]
+    xmap = result.to_crystal_map()
+    assert xmap.shape == truth.shape and xmap.scan_unit == "nm"
+    assert xmap.dx == 2.5
+    assert set(xmap.prop) >= {"confidence", "confidence_1", "n_tokens"}
+    assert np.all(xmap.prop["n_tokens"] > 3)
+    # Multi-phase with a single best answer works (pyxem 0.21 fails there).
+    one = s.get_orientation_map_transformer(tiny_model, n_best=1).to_crystal_map()
+    comparison = metrics.compare_crystal_maps(one, truth)
+    assert comparison.misorientation.shape == truth.shape
+
+
+def test_precomputed_vectors_and_pyxem_finder(two_phase_sample, tiny_model):
+    s, _ = two_phase_sample
+    kwargs = dict(method="local_max", threshold_abs=0.002, min_distance=3)
+    vectors = s.get_diffraction_vectors(show_progressbar=False, **kwargs)
+    from_vectors = s.get_orientation_map_transformer(tiny_model, vectors=vectors)
+    via_pyxem = s.get_orientation_map_transformer(
+        tiny_model, peak_kwargs={"finder": "pyxem", **kwargs}
+    )
+    np.testing.assert_array_equal(from_vectors.data, via_pyxem.data)
+    assert from_vectors.data.shape == (12, 10, 1, 7)
+    with pytest.raises(ValueError, match="scan"):
+        s.inav[:3, :3].get_orientation_map_transformer(tiny_model, vectors=vectors)
+
+
+@pytest.mark.parametrize("extension", ["hspy", "zspy"])
+def test_saved_result_round_trip(tmp_path, two_phase_sample, tiny_model, extension):
+    s, _ = two_phase_sample
+    result = s.get_orientation_map_transformer(tiny_model)
+    path = tmp_path / f"map.{extension}"
+    result.save(path)
+    back = hs.load(path)
+    assert isinstance(back, TransformerOrientationMap)
+    np.testing.assert_array_equal(back.data, result.data)
+    a, b = back.to_crystal_map(), result.to_crystal_map()
+    np.testing.assert_array_equal(a.phase_id, b.phase_id)
+    np.testing.assert_allclose(a.rotations.data, b.rotations.data)
+
+
+def test_blank_and_nan_patterns_are_flagged_not_fatal(tiny_model):
+    s, _ = data.simulated_grains(phases.cu(), scan_shape=(2, 3), n_grains=1)
+    s.data[0, 0] = 0
+    s.data[0, 1] = np.nan
+    result = s.get_orientation_map_transformer(tiny_model)
+    assert result.data[0, 0, 0, 5] == 0 and result.data[0, 0, 0, 6] == 0
+    assert result.data[0, 1, 0, 5] == 0 and result.data[0, 1, 0, 6] == 0
+    assert np.all(result.data[1, :, 0, 6] > 3)

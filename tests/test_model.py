@@ -1,0 +1,185 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from orix.quaternion import Rotation
+
+import pyxem_transformer as pxt
+from pyxem_transformer import phases
+from pyxem_transformer.model import ModelConfig, OrientationTransformer, load_model
+from pyxem_transformer.predict import predict_tokens
+from pyxem_transformer.rotations import (
+    equivalence_operators,
+    rotation_from_6d,
+    symmetric_angle,
+)
+from pyxem_transformer.tokens import TokenSettings
+
+
+def _random_matrices(n, seed):
+    r = pxt.data.random_rotations(n, np.random.default_rng(seed))
+    return torch.as_tensor(r.to_matrix(), dtype=torch.float32)
+
+
+def test_6d_representation_gives_proper_rotations():
+    m = rotation_from_6d(torch.randn(100, 6))
+    eye = torch.eye(3).expand(100, 3, 3)
+    torch.testing.assert_close(m.transpose(1, 2) @ m, eye, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.linalg.det(m), torch.ones(100), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["cu", "ti"])
+def test_loss_is_zero_for_every_equivalent_and_positive_otherwise(name):
+    left, right = (
+        torch.as_tensor(a) for a in equivalence_operators(phases.by_name(name))
+    )
+    truth = _random_matrices(8, 0)
+    for s in left:
+        for t in right:
+            equivalent = s @ truth @ t
+            angle = symmetric_angle(equivalent, truth, left, right)
+            assert float(angle.max()) < 2e-3  # float32 arccos near 1
+    other = truth @ torch.as_tensor(
+        Rotation.from_axes_angles([1, 1, 0], math.radians(7)).to_matrix()[0],
+        dtype=torch.float32,
+    )
+    angle = symmetric_angle(other, truth, left, right)
+    assert torch.all(angle > math.radians(1))
+
+
+def test_twin_counts_only_when_folded():
+    left, right = (torch.as_tensor(a) for a in equivalence_operators(phases.ti()))
+    truth = _random_matrices(16, 1)
+    twin = truth @ right[1]
+    strict = symmetric_angle(twin, truth, left, right[:1])
+    folded = symmetric_angle(twin, truth, left, right)
+    assert float(folded.max()) < 2e-3
+    assert float(strict.min()) > math.radians(5)
+
+
+def test_checkpoint_round_trip(tmp_path, tiny_model):
+    path = tmp_path / "model.pt"
+    tiny_model.save(path)
+    loaded = load_model(path)
+    assert [p.name for p in loaded.phases] == ["Cu", "Cu2O"]
+    assert loaded.token_settings == tiny_model.token_settings
+    assert loaded.config == tiny_model.config
+    assert loaded.training_info["validation"] == tiny_model.training_info["validation"]
+    tokens = torch.randn(5, loaded.token_settings.n_tokens, 4)
+    mask = torch.ones(5, loaded.token_settings.n_tokens, dtype=torch.bool)
+    with torch.no_grad():
+        for a, b in zip(
+            tiny_model.eval()(tokens, mask), loaded(tokens, mask), strict=True
+        ):
+            torch.testing.assert_close(a, b)
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_bad_checkpoints_raise_clear_errors(tmp_path, tiny_model):
+    good = tmp_path / "good.pt"
+    tiny_model.save(good)
+    raw = good.read_bytes()
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(raw[: len(raw) // 2])
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"\x00\x01 definitely not a model")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {}, "description": '{"format": "other"}'}, foreign)
+    tampered = tmp_path / "tampered.pt"
+    payload = torch.load(good, weights_only=True)
+    payload["state_dict"]["phase_head.weight"] = torch.zeros(7, 7)
+    torch.save(payload, tampered)
+    for path in (truncated, garbage, foreign, tampered):
+        with pytest.raises(ValueError, match=path.name):
+            load_model(path)
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "missing.pt")
+
+
+def test_code_in_a_checkpoint_is_never_run(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"description": Evil()}, path)
+    with pytest.raises(ValueError, match="not a readable"):
+        load_model(path)
+
+
+def test_failed_save_leaves_the_old_file_intact(tmp_path, tiny_model, monkeypatch):
+    path = tmp_path / "model.pt"
+    tiny_model.save(path)
+    before = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        tiny_model.save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+def test_training_records_figures_and_is_seeded():
+    kwargs = dict(
+        n_per_phase=300,
+        epochs=1,
+        batch_size=100,
+        cache_dir=None,
+        show_progressbar=False,
+        model_config=ModelConfig(d_model=32, n_layers=1),
+    )
+    a = pxt.train_model(phases.al(), seed=5, **kwargs)
+    b = pxt.train_model(phases.al(), seed=5, **kwargs)
+    for key, value in a.state_dict().items():
+        torch.testing.assert_close(value, b.state_dict()[key])
+    info = a.training_info
+    assert info["epochs_run"] == 1 and info["friedel_folded"] is True
+    assert set(info["validation"]) >= {
+        "median_misorientation",
+        "fraction_under_2",
+        "fraction_under_5",
+        "phase_accuracy",
+    }
+
+
+def test_time_budget_stops_training():
+    model = pxt.train_model(
+        phases.al(),
+        n_per_phase=200,
+        epochs=5,
+        max_minutes=0,
+        cache_dir=None,
+        show_progressbar=False,
+        model_config=ModelConfig(d_model=32, n_layers=1),
+    )
+    assert model.training_info["stopped_by"] == "time budget"
+    assert model.training_info["epochs_run"] == 1
+
+
+def test_predictions_flag_patterns_with_too_few_tokens(tiny_model):
+    n = tiny_model.token_settings.n_tokens
+    tokens = np.random.default_rng(0).normal(size=(3, n, 4)).astype(np.float32)
+    mask = np.zeros((3, n), bool)
+    mask[0] = True
+    mask[1, :2] = True
+    p = predict_tokens(tiny_model, tokens, mask, n_best=2, device="cpu")
+    assert p.too_few_tokens.tolist() == [False, True, True]
+    assert p.confidence[1:, 0].tolist() == [0.0, 0.0]
+    np.testing.assert_allclose(np.linalg.norm(p.quaternions, axis=-1), 1, atol=1e-5)
+    assert sorted(p.phase_index[0].tolist()) == [0, 1]
+    with pytest.raises(ValueError, match="n_best"):
+        predict_tokens(tiny_model, tokens, mask, n_best=3)
+    with pytest.raises(ValueError, match="token_settings"):
+        predict_tokens(tiny_model, tokens[:, :4], mask[:, :4])
+
+
+def test_presets():
+    assert ModelConfig.preset("large").d_model > ModelConfig.preset("small").d_model
+    with pytest.raises(ValueError, match="preset"):
+        ModelConfig.preset("huge")
+    model = OrientationTransformer([phases.cu()], TokenSettings(n_tokens=8))
+    assert model.n_phases == 1
