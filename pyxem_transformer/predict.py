@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from .model import OrientationTransformer
+from .refine import reciprocal_lattice_points, refine_rotations, wavelength
 from .rotations import matrix_to_quaternion
 
 __all__ = ["Prediction", "predict_tokens", "resolve_device"]
@@ -54,6 +55,33 @@ class Prediction:
     too_few_tokens: np.ndarray
 
 
+def _lattices(model: OrientationTransformer, device: torch.device) -> list:
+    """Reciprocal lattice points of each phase, computed once per model."""
+    cache = getattr(model, "_lattice_cache", None)
+    if cache is None or cache[0] != device:
+        radius = model.token_settings.max_radius + 0.1
+        points = [
+            torch.as_tensor(reciprocal_lattice_points(p, radius), device=device)
+            for p in model.phases
+        ]
+        cache = (device, points)
+        model._lattice_cache = cache
+    return cache[1]
+
+
+def _refine_best(model, matrices, phase, tokens, mask):
+    voltage = model.training_info.get("simulation", {}).get("accelerating_voltage", 200)
+    lam = wavelength(voltage)
+    refined = matrices.clone()
+    for index, lattice in enumerate(_lattices(model, matrices.device)):
+        here = phase == index
+        if here.any():
+            refined[here] = refine_rotations(
+                matrices[here].float(), tokens[here].float(), mask[here], lattice, lam
+            )[0]
+    return refined
+
+
 def _calibrated(logit: torch.Tensor, model: OrientationTransformer) -> torch.Tensor:
     a, b = model.training_info.get("confidence_calibration", (1.0, 0.0))
     return torch.sigmoid(a * logit + b)
@@ -67,6 +95,7 @@ def predict_tokens(
     n_best: int = 1,
     batch_size: int = 4096,
     device: str | torch.device = "auto",
+    refine: bool = True,
 ) -> Prediction:
     """Run the model on token arrays in batches.
 
@@ -84,6 +113,10 @@ def predict_tokens(
         Patterns per forward pass.
     device
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    refine
+        Refine the best candidate's rotation against the tokens (see
+        :mod:`pyxem_transformer.refine`); the network alone is a few degrees
+        off, the refinement fixes what the peaks determine.
 
     Returns
     -------
@@ -125,6 +158,8 @@ def predict_tokens(
         order = torch.argsort(probs, dim=-1, descending=True)[:, :n_best]
         rows = torch.arange(order.shape[0], device=dev)[:, None]
         chosen = matrices[rows, order]  # (b, n_best, 3, 3)
+        if refine:
+            chosen[:, 0] = _refine_best(model, chosen[:, 0], order[:, 0], t, m)
         score = probs[rows, order]
         score[:, 0] = _calibrated(conf_logit, model)
         sl = slice(start, start + t.shape[0])

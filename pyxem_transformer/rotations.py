@@ -94,7 +94,8 @@ def symmetric_angle(
     eq = eq.reshape(truth.shape[0], -1, 3, 3)
     trace = torch.einsum("bij,bnij->bn", predicted, eq)  # tr(P^T E)
     best_trace, best = trace.max(dim=1)
-    cos = ((best_trace - 1) / 2).clamp(-1.0, 1.0)
+    # Stay off the ends: arccos has an infinite slope at +-1 (NaN gradients).
+    cos = ((best_trace - 1) / 2).clamp(-1.0 + 1e-6, 1.0 - 1e-6)
     angle = torch.arccos(cos)
     if return_best:
         return angle, eq[torch.arange(eq.shape[0]), best]

@@ -106,3 +106,34 @@ def test_blank_and_nan_patterns_are_flagged_not_fatal(tiny_model):
     assert result.data[0, 0, 0, 5] == 0 and result.data[0, 0, 0, 6] == 0
     assert result.data[0, 1, 0, 5] == 0 and result.data[0, 1, 0, 6] == 0
     assert np.all(result.data[1, :, 0, 6] > 3)
+
+
+def test_orientation_map_api_like_pyxem(two_phase_sample, tiny_model):
+    s, truth = two_phase_sample
+    result = s.get_orientation_map_transformer(tiny_model, n_best=2)
+    index = result.to_phase_index()
+    assert index.shape == (12, 10, 2)
+    phase_map = result.to_phase_map()
+    assert phase_map.data.shape == (12, 10)
+    first = np.array(phase_map.data[0, 0].tolist())
+    expected = np.array(result.phases[int(index[0, 0, 0])].color_rgb) * 255
+    np.testing.assert_allclose(first, expected.astype(np.uint8))
+    ipf = result.to_ipf_colormap()
+    assert ipf.data.shape == (12, 10)
+    with pytest.raises(ValueError, match="Multiple phases"):
+        result.to_single_phase_orientations()
+    single = data.simulated_grains(phases.cu(), scan_shape=(3, 4), n_grains=2)[0]
+    from pyxem_transformer import train_model
+
+    cu_model = train_model(
+        phases.cu(),
+        n_per_phase=200,
+        epochs=1,
+        cache_dir=None,
+        show_progressbar=False,
+    )
+    ori = single.get_orientation_map_transformer(
+        cu_model
+    ).to_single_phase_orientations()
+    assert ori.shape == (3, 4, 1)
+    assert ori.symmetry.name == "m-3m"

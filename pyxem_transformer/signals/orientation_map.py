@@ -16,7 +16,9 @@ import numpy as np
 from hyperspy._signals.lazy import LazySignal
 from hyperspy._signals.signal2d import Signal2D
 from orix.crystal_map import CrystalMap, Phase, PhaseList
-from orix.quaternion import Rotation
+from orix.plot import IPFColorKeyTSL
+from orix.quaternion import Orientation, Rotation
+from orix.vector import Vector3d
 
 from ..phase_io import phase_from_dict, phase_to_dict
 
@@ -59,6 +61,73 @@ class TransformerOrientationMap(Signal2D):
         """Number of candidates stored per pixel."""
         return self.axes_manager.signal_shape[1]
 
+    def _table(self) -> np.ndarray:
+        return np.asarray(self.data).reshape(
+            *self.axes_manager.navigation_shape[::-1], self.n_best, len(COLUMNS)
+        )
+
+    def to_phase_index(self) -> np.ndarray:
+        """Return the phase indices, shape ``(*scan, n_best)``."""
+        return np.rint(self._table()[..., 4]).astype(int)
+
+    def to_single_phase_orientations(self) -> Orientation:
+        """Return the orientations of a single-phase map, shape ``(*scan, n_best)``.
+
+        As pyxem's ``OrientationMap.to_single_phase_orientations``: the
+        orientations carry the phase's point group.
+        """
+        phases = self.phases
+        if len(phases.ids) != 1:
+            raise ValueError(
+                "Multiple phases in this map: use to_crystal_map() instead."
+            )
+        return Orientation(self._table()[..., :4], symmetry=phases[0].point_group)
+
+    def _rgb_signal(self, rgb: np.ndarray):
+        import hyperspy.api as hs
+
+        signal = hs.signals.Signal1D((np.clip(rgb, 0, 1) * 255).astype(np.uint8))
+        signal.change_dtype("rgb8")
+        signal = signal.T
+        # rgb8 images become navigation-only signals after ``.T`` (as in
+        # pyxem), ready to be passed as ``navigator=``.
+        for axis, source in zip(
+            signal.axes_manager._axes, self.axes_manager.navigation_axes, strict=True
+        ):
+            axis.name, axis.units = source.name, source.units
+            axis.scale, axis.offset = source.scale, source.offset
+        return signal
+
+    def to_phase_map(self):
+        """Return an RGB image of the best phase per pixel, in the phase colours.
+
+        Usable as ``navigator=`` of the diffraction signal's ``plot``. Unlike
+        pyxem's, it also works for a single phase.
+        """
+        colors = np.array([self.phases[i].color_rgb for i in self.phases.ids])
+        return self._rgb_signal(colors[self.to_phase_index()[..., 0]])
+
+    def to_ipf_colormap(self, direction: Vector3d | None = None):
+        """Return an RGB image of IPF colours of the best orientation per pixel.
+
+        Each pixel is coloured with the IPF key (orix ``IPFColorKeyTSL``) of
+        its own phase's point group, along ``direction`` in the sample frame
+        (default the beam, z).
+        """
+        direction = Vector3d.zvector() if direction is None else direction
+        table = self._table()[..., 0, :]
+        phase_index = np.rint(table[..., 4]).astype(int)
+        rgb = np.zeros((*phase_index.shape, 3))
+        for i in self.phases.ids:
+            here = phase_index == i
+            if here.any():
+                symmetry = self.phases[i].point_group
+                key = IPFColorKeyTSL(symmetry, direction)
+                rgb[here] = key.orientation2color(
+                    Orientation(table[here][:, :4], symmetry=symmetry)
+                )
+        return self._rgb_signal(rgb)
+
     def to_crystal_map(self) -> CrystalMap:
         """Return an orix ``CrystalMap`` of the best candidate per pixel.
 
@@ -77,8 +146,7 @@ class TransformerOrientationMap(Signal2D):
                 "A crystal map needs a line or map scan (navigation dimension "
                 f"1 or 2), this result has {am.navigation_dimension}."
             )
-        data = np.asarray(self.data)  # computes a lazy result
-        table = data.reshape(-1, self.n_best, len(COLUMNS))
+        table = self._table().reshape(-1, self.n_best, len(COLUMNS))
         rotations = Rotation(table[:, :, :4] if self.n_best > 1 else table[:, 0, :4])
         phase_id = np.rint(table[:, 0, 4]).astype(int)
         prop = {

@@ -1,0 +1,71 @@
+import numpy as np
+import torch
+from diffsims.generators.simulation_generator import SimulationGenerator
+from orix.quaternion import Rotation
+
+from pyxem_transformer import data, metrics, phases, simulation
+from pyxem_transformer.refine import (
+    reciprocal_lattice_points,
+    refine_rotations,
+    wavelength,
+)
+from pyxem_transformer.tokens import TokenSettings, make_tokens
+
+
+def test_wavelength_matches_diffsims():
+    assert abs(wavelength(200) - SimulationGenerator(200).wavelength) < 1e-6
+
+
+def test_geometry_matches_diffsims_spots():
+    # v = M.T g, s = |v_xy|^2 * wavelength / 2 - v_z: the lattice points with
+    # small |s| are the spots diffsims draws, at the same positions.
+    # (hcp Ti is left out: diffsims gives kinematically forbidden reflections
+    # such as (3 -3 3) a small intensity, which this lattice omits.)
+    phase = phases.cu2o()
+    r = data.random_rotations(1, np.random.default_rng(5))
+    sim = SimulationGenerator(200).calculate_diffraction2d(
+        phase,
+        rotation=r,
+        reciprocal_radius=1.4,
+        max_excitation_error=0.05,
+        with_direct_beam=False,
+    )
+    intensity = np.asarray(sim.coordinates.intensity)
+    spots = np.asarray(sim.coordinates.data)[intensity > 1e-6 * intensity.max()]
+    g = reciprocal_lattice_points(phase, 1.4)
+    v = g @ r.to_matrix()[0]
+    s = (v[:, 0] ** 2 + v[:, 1] ** 2) * wavelength(200) / 2 - v[:, 2]
+    candidates = v[np.abs(s) < 0.08]  # diffsims's cut-off differs slightly
+    d = np.linalg.norm(spots[:, None, :] - candidates[None], axis=-1).min(axis=1)
+    assert spots.shape[0] > 3 and d.max() < 1e-4
+
+
+def test_extinct_reflections_are_left_out():
+    g = reciprocal_lattice_points(phases.cu(), 0.6)
+    # fcc: {111} at 0.479 1/Å and {200} at 0.553 allowed; {100}, {110} extinct.
+    np.testing.assert_allclose(
+        np.unique(np.round(np.linalg.norm(g, axis=1), 3)), [0.479, 0.553]
+    )
+
+
+def test_refinement_recovers_the_truth_from_a_few_degrees_off():
+    cu = phases.cu()
+    spots = simulation.simulate_spots(cu, 200, seed=2, show_progressbar=False)
+    tokens, mask = make_tokens(spots.peaks, TokenSettings(n_tokens=32))
+    rng = np.random.default_rng(0)
+    truth = Rotation(spots.rotations)
+    start = truth * Rotation.from_axes_angles(rng.normal(size=(200, 3)), np.deg2rad(4))
+    refined, rms, paired = refine_rotations(
+        torch.as_tensor(start.to_matrix(), dtype=torch.float32),
+        torch.as_tensor(tokens),
+        torch.as_tensor(mask),
+        torch.as_tensor(reciprocal_lattice_points(cu, 1.6)),
+        wavelength(200),
+    )
+    after = metrics.misorientation_angles(
+        Rotation.from_matrix(refined.numpy().astype(float)), truth, cu.point_group
+    )
+    before = metrics.misorientation_angles(start, truth, cu.point_group)
+    assert np.median(before) > 3.9
+    assert np.median(after) < 1.0 and np.mean(after < 2) > 0.7
+    assert float(paired.median()) > 0.8
