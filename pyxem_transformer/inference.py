@@ -8,6 +8,8 @@ bounded by the chunk size and a distributed scheduler ships the weights to
 each worker once.
 """
 
+import functools
+
 import dask
 import dask.array as da
 import numpy as np
@@ -147,21 +149,24 @@ def map_orientations(
         table = table.reshape(*nav_shape, n_best, len(COLUMNS))
         return result_signal(table, model.phases, nav_axes, lazy=lazy)
 
+    run_block = functools.partial(
+        _block_table,
+        scale=scale,
+        offset=offset,
+        finder_kwargs=finder_kwargs,
+        n_best=n_best,
+        batch_size=batch_size,
+        device=device,
+    )
     if signal._lazy:
         data = signal.data
         sig_shape = data.shape[-2:]
         data = data.rechunk({data.ndim - 2: sig_shape[0], data.ndim - 1: sig_shape[1]})
         model_key = dask.delayed(model, pure=True)
         table = da.map_blocks(
-            _block_table,
+            run_block,
             data,
             model_key,
-            scale,
-            offset,
-            finder_kwargs,
-            n_best,
-            batch_size,
-            device,
             dtype=np.float32,
             drop_axis=[data.ndim - 2, data.ndim - 1],
             new_axis=[data.ndim - 2, data.ndim - 1],
@@ -186,17 +191,6 @@ def map_orientations(
         desc="Mapping orientations",
         unit="batch",
     ):
-        parts.append(
-            _block_table(
-                images[start : start + batch_size],
-                model,
-                scale,
-                offset,
-                finder_kwargs,
-                n_best,
-                batch_size,
-                device,
-            )
-        )
+        parts.append(run_block(images[start : start + batch_size], model))
     table = np.concatenate(parts).reshape(*nav_shape, n_best, len(COLUMNS))
     return result_signal(table, model.phases, nav_axes, lazy=lazy)

@@ -81,7 +81,7 @@ def refine_rotations(
     wavelength: float,
     radii: tuple[float, ...] = (0.12, 0.08, 0.06, 0.04, 0.03, 0.03, 0.03),
     excitation_cut: float = 0.2,
-    excitation_weight: float = 0.01,
+    excitation_weight: float = 0.002,
     anisotropy_damping: float = 5.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Refine rotations so the lattice's projected spots meet the found peaks.

@@ -44,3 +44,22 @@ def test_simulate_reports_bad_input(tmp_path, capsys):
     assert main(["simulate", "--out", str(tmp_path / "a.npy")]) == 2
     assert main(["simulate", "--grains", "0", "--out", str(tmp_path / "a.hspy")]) == 2
     assert "n_grains" in capsys.readouterr().err
+
+
+def test_train_from_a_cif_file(tmp_path, capsys):
+    from diffpy.structure import Structure
+
+    import pyxem_transformer as pxt
+
+    cif = tmp_path / "Al.cif"
+    Structure(pxt.phases.al().structure).write(str(cif), "cif")
+    out = tmp_path / "al.pt"
+    status = main(
+        ["train", "--phase", str(cif), "--out", str(out), "--n", "200", "--epochs", "1"]
+    )
+    assert status == 0
+    model = pxt.load_model(out)
+    assert len(model.phases) == 1
+    assert "point group" in capsys.readouterr().out
+    assert main(["train", "--phase", "nope", "--out", str(out)]) == 2
+    assert main(["train", "--phase", str(tmp_path / "x.cif"), "--out", str(out)]) == 2

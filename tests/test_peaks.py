@@ -8,6 +8,7 @@ from pyxem_transformer.peaks import (
     find_peaks_batched,
     peaks_from_diffraction_vectors,
 )
+from pyxem_transformer.tokens import TokenSettings, make_tokens
 
 
 def _calibration(signal):
@@ -43,6 +44,15 @@ def test_same_peaks_as_pyxem_local_max_within_half_a_pixel(sample):
         n_theirs += len(a)
     assert n_theirs > 100
     assert n_matched == n_theirs
+
+    # ... and so do the tokens made from them.
+    settings = TokenSettings(n_tokens=8, max_radius=inner)
+    t_theirs, m_theirs = make_tokens(theirs, settings)
+    t_ours, m_ours = make_tokens(ours, settings)
+    np.testing.assert_array_equal(m_theirs, m_ours)
+    for a, b, m in zip(t_theirs, t_ours, m_ours, strict=True):
+        d, _ = cKDTree(b[m, :2]).query(a[m, :2])
+        assert np.all(d <= 0.5 * 0.02 * np.sqrt(2) + 1e-6)
 
 
 def test_sub_pixel_positions_hit_the_true_centre():
