@@ -44,6 +44,7 @@ class MethodResult:
     accuracy_strict: metrics.AccuracySummary
     peak_memory_mb: float | None = None
     xmap: object = None
+    stages: dict | None = None
 
     def row(self) -> dict:
         """Return the figures as a flat, JSON-ready dictionary."""
@@ -61,6 +62,7 @@ class MethodResult:
             "strict_median_misorientation": s.median_misorientation,
             "strict_fraction_under_5": s.fraction_under_5,
             "peak_memory_mb": self.peak_memory_mb,
+            **(self.stages or {}),
         }
 
 
@@ -149,9 +151,37 @@ def run_transformer(
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     n = int(np.prod(signal.axes_manager.navigation_shape))
+    stages = _stage_rates(signal, model)
     settings = (
         f"model {'+'.join(p.name for p in model.phases)}, "
         f"{model.token_settings.n_tokens} tokens, d={model.config.d_model}, "
         f"{model.config.n_layers} layers, batched peak finder defaults"
     )
-    return _score("transformer", settings, seconds, n, xmap, truth, peak / 2**20)
+    result = _score("transformer", settings, seconds, n, xmap, truth, peak / 2**20)
+    result.stages = stages
+    return result
+
+
+def _stage_rates(signal, model: OrientationTransformer) -> dict:
+    """Patterns/s of each stage alone, on the same in-memory patterns."""
+    from .peaks import find_peaks_batched
+    from .predict import predict_tokens
+    from .tokens import make_tokens
+
+    axes = signal.axes_manager.signal_axes
+    images = np.asarray(signal.data).reshape(-1, *signal.data.shape[-2:])
+    n = images.shape[0]
+    start = time.perf_counter()
+    peaks = find_peaks_batched(
+        images, (axes[0].scale, axes[1].scale), (axes[0].offset, axes[1].offset)
+    )
+    rates = {"peak_finding_per_second": n / (time.perf_counter() - start)}
+    tokens, mask = make_tokens(peaks, model.token_settings)
+    for key, refine in [
+        ("model_only_per_second", False),
+        ("model_and_refine_per_second", True),
+    ]:
+        start = time.perf_counter()
+        predict_tokens(model, tokens, mask, refine=refine, device="cpu")
+        rates[key] = n / (time.perf_counter() - start)
+    return rates
