@@ -70,15 +70,34 @@ def _lattices(model: OrientationTransformer, device: torch.device) -> list:
 
 
 def _refine_best(model, matrices, phase, tokens, mask):
+    """Refine each pattern's best rotation and pick it or its Friedel twin.
+
+    Both ``R`` and ``R * Rz(180°)`` are refined; their spot positions fit
+    equally well, but the Ewald sphere's curvature excites different
+    reflections, so the one whose paired lattice points lie closer to the
+    sphere (smaller RMS excitation error) is kept.
+    """
     voltage = model.training_info.get("simulation", {}).get("accelerating_voltage", 200)
     lam = wavelength(voltage)
     refined = matrices.clone()
+    twin = model.twin[-1].to(matrices.dtype)
     for index, lattice in enumerate(_lattices(model, matrices.device)):
         here = phase == index
-        if here.any():
-            refined[here] = refine_rotations(
-                matrices[here].float(), tokens[here].float(), mask[here], lattice, lam
-            )[0]
+        if not here.any():
+            continue
+        start = matrices[here].float()
+        n = start.shape[0]
+        both = refine_rotations(
+            torch.cat([start, start @ twin]),
+            tokens[here].float().repeat(2, 1, 1),
+            mask[here].repeat(2, 1),
+            lattice,
+            lam,
+        )
+        pick_twin = both.excitation_rms[n:] < both.excitation_rms[:n]
+        refined[here] = torch.where(
+            pick_twin[:, None, None], both.matrices[n:], both.matrices[:n]
+        )
     return refined
 
 

@@ -16,6 +16,7 @@ at ``v = M.T @ g`` in diffsims' frame, seen at detector position
 """
 
 import itertools
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ from diffsims.structure_factor.atomic_scattering_parameters import (
 )
 from orix.crystal_map import Phase
 
-__all__ = ["reciprocal_lattice_points", "refine_rotations", "wavelength"]
+__all__ = ["Refinement", "reciprocal_lattice_points", "refine_rotations", "wavelength"]
 
 
 def wavelength(accelerating_voltage: float) -> float:
@@ -72,6 +73,28 @@ def _rodrigues(delta: torch.Tensor) -> torch.Tensor:
     return eye + torch.sin(a) * k + (1 - torch.cos(a)) * (k @ k)
 
 
+class Refinement(NamedTuple):
+    """Result of :func:`refine_rotations`.
+
+    Attributes
+    ----------
+    matrices
+        ``(B, 3, 3)`` refined rotation matrices.
+    rms
+        ``(B,)`` weighted RMS distance (1/Å) between paired peaks and spots.
+    paired
+        ``(B,)`` fraction of the tokens' weight that found a partner.
+    excitation_rms
+        ``(B,)`` weighted RMS excitation error (1/Å) of the paired lattice
+        points: what tells a rotation from its 180° about-the-beam twin.
+    """
+
+    matrices: torch.Tensor
+    rms: torch.Tensor
+    paired: torch.Tensor
+    excitation_rms: torch.Tensor
+
+
 @torch.no_grad()
 def refine_rotations(
     matrices: torch.Tensor,
@@ -83,7 +106,8 @@ def refine_rotations(
     excitation_cut: float = 0.2,
     excitation_weight: float = 0.002,
     anisotropy_damping: float = 5.0,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    candidates: int = 256,
+) -> "Refinement":
     """Refine rotations so the lattice's projected spots meet the found peaks.
 
     Besides the rotation, each pattern gets a small symmetric distortion of
@@ -109,18 +133,17 @@ def refine_rotations(
         Only lattice points with ``|s|`` below this (1/Å) are candidates.
     excitation_weight
         Weight of the excitation-error residuals relative to positions.
+    candidates
+        Lattice points per pattern considered: those with the smallest
+        excitation errors at the starting orientation.
     anisotropy_damping
         Damping of the anisotropic distortion (elliptical distortion of the
         projection lens); the isotropic scale and the centre are damped 0.05.
 
     Returns
     -------
-    refined
-        ``(B, 3, 3)`` rotation matrices.
-    rms
-        ``(B,)`` weighted RMS distance (1/Å) of the paired peaks at the end.
-    paired
-        ``(B,)`` fraction of the tokens' weight that found a partner.
+    refinement
+        A :class:`Refinement` (rotation matrices and fit figures).
     """
     dtype = matrices.dtype
     dev = matrices.device
@@ -146,8 +169,15 @@ def refine_rotations(
     )
     rms = torch.zeros(n, dtype=dtype, device=dev)
     paired = torch.zeros_like(rms)
+    # Only lattice points near the Ewald sphere at the start can pair within
+    # a few degrees: keep the closest ones per pattern (fewer distances).
+    v0 = torch.einsum("pi,bij->bpj", lattice, m)
+    s0 = (v0[..., 0] ** 2 + v0[..., 1] ** 2) * half - v0[..., 2]
+    k = min(lattice.shape[0], candidates)
+    keep = torch.topk(-s0.abs(), k, dim=1).indices
+    points = lattice[keep]  # (B, k, 3)
     for radius in radii:
-        v = torch.einsum("pi,bij->bpj", lattice, m)  # rows (M.T g).T
+        v = torch.einsum("bpi,bij->bpj", points, m)  # rows (M.T g).T
         s = (v[..., 0] ** 2 + v[..., 1] ** 2) * half - v[..., 2]
         far = (s.abs() > excitation_cut).to(dtype) * 1e6
         projected = torch.einsum("bij,bpj->bpi", affine, v[..., :2]) + centre
@@ -192,4 +222,5 @@ def refine_rotations(
         centre = centre + step[:, None, 6:]
         rms = torch.sqrt((use * (r**2).sum(-1)).sum(1) / use.sum(1).clamp_min(1e-12))
         paired = use.sum(1) / total
-    return m, rms, paired
+        excitation = torch.sqrt((use * q_s**2).sum(1) / use.sum(1).clamp_min(1e-12))
+    return Refinement(m, rms, paired, excitation)

@@ -55,7 +55,7 @@ def test_refinement_recovers_the_truth_from_a_few_degrees_off():
     rng = np.random.default_rng(0)
     truth = Rotation(spots.rotations)
     start = truth * Rotation.from_axes_angles(rng.normal(size=(200, 3)), np.deg2rad(4))
-    refined, rms, paired = refine_rotations(
+    refined, rms, paired, _ = refine_rotations(
         torch.as_tensor(start.to_matrix(), dtype=torch.float32),
         torch.as_tensor(tokens),
         torch.as_tensor(mask),
