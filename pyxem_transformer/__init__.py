@@ -7,7 +7,7 @@ Importing the package adds ``get_orientation_map_transformer`` to pyxem's
 from . import data, metrics, phase_io, phases
 from ._version import __version__
 from .model import ModelConfig, OrientationTransformer, load_model
-from .pretrained import pretrained
+from .model_zoo import pretrained
 from .signal_methods import attach_signal_methods
 from .train import train_model
 

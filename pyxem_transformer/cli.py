@@ -45,7 +45,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _load(name_or_path: str):
     from .model import load_model
-    from .pretrained import available, pretrained
+    from .model_zoo import available, pretrained
 
     if name_or_path in available():
         return pretrained(name_or_path)
