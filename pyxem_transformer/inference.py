@@ -22,7 +22,7 @@ from .predict import predict_tokens
 from .signals.orientation_map import COLUMNS, result_signal
 from .tokens import make_tokens
 
-__all__ = ["map_orientations", "orientation_table"]
+__all__ = ["map_orientations", "map_vectors", "orientation_table"]
 
 _FINDER_OPTIONS = {
     "min_distance",
@@ -92,6 +92,57 @@ def _block_table(
     return table.reshape(*nav, n_best, len(COLUMNS))
 
 
+def _navigation_axes(signal) -> list[dict]:
+    return [
+        {"name": a.name, "units": a.units, "scale": a.scale, "offset": a.offset}
+        for a in signal.axes_manager.navigation_axes[::-1]
+    ]
+
+
+def map_vectors(
+    vectors,
+    model: OrientationTransformer,
+    *,
+    n_best: int = 1,
+    batch_size: int = 4096,
+    device: str = "auto",
+    lazy_output: bool = False,
+    navigation_axes: list[dict] | None = None,
+):
+    """Map orientation and phase from pyxem ``DiffractionVectors``.
+
+    Parameters
+    ----------
+    vectors
+        Ragged pyxem ``DiffractionVectors`` of a line or map scan, with
+        ``kx``, ``ky`` (and ideally ``intensity``) columns in 1/Å relative to
+        the direct beam.
+    model, n_best, batch_size, device
+        As for ``get_orientation_map_transformer``.
+    lazy_output
+        Return a lazy result signal.
+    navigation_axes
+        Axis descriptions for the result; default: the vectors' own.
+
+    Returns
+    -------
+    result
+        A ``TransformerOrientationMap``.
+    """
+    model = _check_model(model)
+    if vectors.axes_manager.navigation_dimension not in (1, 2):
+        raise ValueError(
+            "Expected vectors of a line or map scan (navigation dimension 1 or "
+            f"2), got {vectors.axes_manager.navigation_dimension}."
+        )
+    nav_shape = vectors.axes_manager.navigation_shape[::-1]
+    peaks = peaks_from_diffraction_vectors(vectors)
+    table = orientation_table(peaks, model, n_best, batch_size, device)
+    table = table.reshape(*nav_shape, n_best, len(COLUMNS))
+    axes = navigation_axes if navigation_axes is not None else _navigation_axes(vectors)
+    return result_signal(table, model.phases, axes, lazy=lazy_output)
+
+
 def map_orientations(
     signal,
     model: OrientationTransformer,
@@ -125,10 +176,7 @@ def map_orientations(
     scale, offset = tuple(scales), tuple(offsets)
     lazy = signal._lazy if lazy_output is None else bool(lazy_output)
     nav_shape = signal.axes_manager.navigation_shape[::-1]
-    nav_axes = [
-        {"name": a.name, "units": a.units, "scale": a.scale, "offset": a.offset}
-        for a in signal.axes_manager.navigation_axes[::-1]
-    ]
+    nav_axes = _navigation_axes(signal)
     if show_progressbar is None:
         from hyperspy.defaults_parser import preferences
 
@@ -144,10 +192,15 @@ def map_orientations(
                 f"The vectors cover a scan of {vectors.axes_manager.navigation_shape}"
                 f", the signal {signal.axes_manager.navigation_shape}."
             )
-        peaks = peaks_from_diffraction_vectors(vectors)
-        table = orientation_table(peaks, model, n_best, batch_size, device)
-        table = table.reshape(*nav_shape, n_best, len(COLUMNS))
-        return result_signal(table, model.phases, nav_axes, lazy=lazy)
+        return map_vectors(
+            vectors,
+            model,
+            n_best=n_best,
+            batch_size=batch_size,
+            device=device,
+            lazy_output=lazy,
+            navigation_axes=nav_axes,
+        )
 
     run_block = functools.partial(
         _block_table,

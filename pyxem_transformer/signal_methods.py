@@ -10,7 +10,11 @@ import pyxem.signals
 
 from ._validation import check_diffraction_signal
 
-__all__ = ["attach_signal_methods", "get_orientation_map_transformer"]
+__all__ = [
+    "attach_signal_methods",
+    "get_orientation_map_transformer",
+    "vectors_get_orientation_map_transformer",
+]
 
 _DEVICES = ("auto", "cpu", "cuda")
 
@@ -82,9 +86,7 @@ def get_orientation_map_transformer(
     ``threshold_abs``, ``min_distance``).
     """
     check_diffraction_signal(self)
-    for name, value in [("n_best", n_best), ("batch_size", batch_size)]:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+    _check_counts(n_best=n_best, batch_size=batch_size)
     if str(device).split(":")[0] not in _DEVICES:
         raise ValueError(f"`device` must be one of {_DEVICES}, got {device!r}.")
     if peak_kwargs is not None and not isinstance(peak_kwargs, dict):
@@ -107,18 +109,70 @@ def get_orientation_map_transformer(
     )
 
 
+def vectors_get_orientation_map_transformer(
+    self,
+    model: Any,
+    *,
+    batch_size: int = 4096,
+    device: str = "auto",
+    n_best: int = 1,
+    lazy_output: bool | None = None,
+):
+    """Map crystal orientation and phase from already found diffraction vectors.
+
+    For pyxem workflows that found peaks already (e.g.
+    ``s.get_diffraction_vectors(...)``). Added to pyxem's
+    ``DiffractionVectors`` by ``import pyxem_transformer``.
+
+    Parameters
+    ----------
+    model
+        A trained pyxem-transformer model.
+    batch_size, device, n_best
+        As for ``Diffraction2D.get_orientation_map_transformer``.
+    lazy_output
+        Return a lazy result (default: not lazy).
+
+    Returns
+    -------
+    result
+        A :class:`~pyxem_transformer.signals.TransformerOrientationMap`.
+    """
+    from .inference import map_vectors
+
+    _check_counts(n_best=n_best, batch_size=batch_size)
+    return map_vectors(
+        self,
+        model,
+        n_best=n_best,
+        batch_size=batch_size,
+        device=device,
+        lazy_output=bool(lazy_output),
+    )
+
+
+def _check_counts(**values: int) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+
+
 def attach_signal_methods() -> None:
     """Add this package's methods to pyxem's ``Diffraction2D``.
 
     Subclasses (``LazyDiffraction2D``, ``ElectronDiffraction2D`` and their
-    lazy twins) inherit them. Calling this twice is harmless, and an existing
-    attribute of the same name that pyxem itself defines is never replaced.
+    lazy twins) inherit them; ``DiffractionVectors`` gets its own version.
+    Calling this twice is harmless, and an existing attribute of the same
+    name that pyxem itself defines is never replaced.
     """
-    cls = pyxem.signals.Diffraction2D
-    existing = getattr(cls, "get_orientation_map_transformer", None)
-    if existing is not None and existing is not get_orientation_map_transformer:
-        raise RuntimeError(
-            "pyxem's Diffraction2D already has a different "
-            "`get_orientation_map_transformer`; refusing to replace it."
-        )
-    cls.get_orientation_map_transformer = get_orientation_map_transformer
+    for cls, method in [
+        (pyxem.signals.Diffraction2D, get_orientation_map_transformer),
+        (pyxem.signals.DiffractionVectors, vectors_get_orientation_map_transformer),
+    ]:
+        existing = cls.__dict__.get("get_orientation_map_transformer")
+        if existing is not None and existing is not method:
+            raise RuntimeError(
+                f"pyxem's {cls.__name__} already has a different "
+                "`get_orientation_map_transformer`; refusing to replace it."
+            )
+        cls.get_orientation_map_transformer = method

@@ -79,6 +79,9 @@ def test_precomputed_vectors_and_pyxem_finder(two_phase_sample, tiny_model):
         tiny_model, peak_kwargs={"finder": "pyxem", **kwargs}
     )
     np.testing.assert_array_equal(from_vectors.data, via_pyxem.data)
+    as_method = vectors.get_orientation_map_transformer(tiny_model)
+    np.testing.assert_array_equal(as_method.data, from_vectors.data)
+    assert as_method.to_crystal_map().shape == (12, 10)
     assert from_vectors.data.shape == (12, 10, 1, 7)
     with pytest.raises(ValueError, match="scan"):
         s.inav[:3, :3].get_orientation_map_transformer(tiny_model, vectors=vectors)
