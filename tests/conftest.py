@@ -9,6 +9,20 @@ logging.getLogger("hyperspy").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", category=UserWarning, module="hyperspy")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Keep simulated training sets out of the user's cache during tests."""
+    import os
+
+    previous = os.environ.get("PYXEM_TRANSFORMER_CACHE")
+    os.environ["PYXEM_TRANSFORMER_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        del os.environ["PYXEM_TRANSFORMER_CACHE"]
+    else:
+        os.environ["PYXEM_TRANSFORMER_CACHE"] = previous
+
+
 @pytest.fixture(scope="session")
 def cu_sample():
     """A noise-free 8x8 Cu grain map with its truth (shared, do not modify)."""
