@@ -14,15 +14,14 @@ import logging
 import time
 
 from pyxem_transformer import data, phases, simulation
+from pyxem_transformer._validation import reciprocal_calibration
 from pyxem_transformer.peaks import find_peaks_batched
 
 
 def peaks(scan: int) -> None:
     logging.getLogger("hyperspy").setLevel(logging.ERROR)
     s, _ = data.simulated_grains(phases.cu(), scan_shape=(scan, scan), n_grains=20)
-    axes = s.axes_manager.signal_axes
-    scale = (axes[0].scale, axes[1].scale)
-    offset = (axes[0].offset, axes[1].offset)
+    scale, offset = (tuple(v) for v in reciprocal_calibration(s))
     images = s.data.reshape(-1, *s.data.shape[-2:])
     n = images.shape[0]
     kwargs = dict(method="local_max", threshold_abs=0.002, min_distance=3)

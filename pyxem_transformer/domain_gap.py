@@ -14,6 +14,7 @@ import numpy as np
 from diffsims.generators.simulation_generator import SimulationGenerator
 
 from . import data, phases
+from ._validation import reciprocal_calibration
 from .peaks import find_peaks_batched
 from .simulation import detector_frame
 
@@ -88,11 +89,11 @@ def measure_domain_gap(
         max_excitation_error=max_excitation_error,
         with_direct_beam=False,
     )
-    axes = signal.axes_manager.signal_axes
+    scale, offset = reciprocal_calibration(signal)
     found = find_peaks_batched(
         signal.data.reshape(-1, rows, cols),
-        (axes[0].scale, axes[1].scale),
-        (axes[0].offset, axes[1].offset),
+        tuple(scale),
+        tuple(offset),
         **finder_kwargs,
     )
     radius = match_radius_px * calibration
