@@ -131,9 +131,21 @@ def run_template_matching(
 
 
 def run_transformer(
-    signal, truth, model: OrientationTransformer, **kwargs
+    signal,
+    truth,
+    model: OrientationTransformer,
+    *,
+    stages: bool = True,
+    memory: bool = True,
+    **kwargs,
 ) -> MethodResult:
-    """Time and score the transformer end to end (peaks to CrystalMap)."""
+    """Time and score the transformer end to end (peaks to CrystalMap).
+
+    With ``stages``, also time peak finding, the model, and model plus
+    refinement alone; with ``memory``, measure peak Python-side memory in a
+    second, untimed run. Other keyword arguments go to
+    ``get_orientation_map_transformer``.
+    """
     lazy = signal.as_lazy() if not signal._lazy else signal
     warm = lazy.inav[:2, :2]  # warm-up: compilation, first torch call
     warm.get_orientation_map_transformer(model, show_progressbar=False).compute()
@@ -143,22 +155,23 @@ def run_transformer(
     )
     xmap = result.to_crystal_map()
     seconds = time.perf_counter() - start
-    # Peak Python-side memory, in a second, untimed run (tracing slows it).
-    tracemalloc.start()
-    lazy.get_orientation_map_transformer(
-        model, show_progressbar=False, **kwargs
-    ).to_crystal_map()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    peak = None
+    if memory:  # in a second, untimed run: tracing slows it
+        tracemalloc.start()
+        lazy.get_orientation_map_transformer(
+            model, show_progressbar=False, **kwargs
+        ).to_crystal_map()
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
     n = int(np.prod(signal.axes_manager.navigation_shape))
-    stages = _stage_rates(signal, model)
+    rates = _stage_rates(signal, model) if stages else None
     settings = (
         f"model {'+'.join(p.name for p in model.phases)}, "
         f"{model.token_settings.n_tokens} tokens, d={model.config.d_model}, "
         f"{model.config.n_layers} layers, batched peak finder defaults"
     )
-    result = _score("transformer", settings, seconds, n, xmap, truth, peak / 2**20)
-    result.stages = stages
+    result = _score("transformer", settings, seconds, n, xmap, truth, peak)
+    result.stages = rates
     return result
 
 

@@ -104,7 +104,8 @@ def refine_rotations(
     wavelength: float,
     radii: tuple[float, ...] = (0.12, 0.08, 0.06, 0.04, 0.03, 0.03, 0.03),
     excitation_cut: float = 0.2,
-    excitation_weight: float = 0.002,
+    excitation_weight: float | None = None,
+    excitation_scale: float = 0.065,
     anisotropy_damping: float = 5.0,
     candidates: int = 256,
 ) -> "Refinement":
@@ -115,7 +116,7 @@ def refine_rotations(
     which absorb calibration, ellipticity and centring errors of a few
     percent that would otherwise bias it. Spot positions barely depend on
     the tilt of the zone axis, so the paired lattice points' excitation
-    errors are also pulled towards zero (weight ``excitation_weight``).
+    errors are also pulled towards zero, weighed against the position noise.
 
     Parameters
     ----------
@@ -132,7 +133,16 @@ def refine_rotations(
     excitation_cut
         Only lattice points with ``|s|`` below this (1/Å) are candidates.
     excitation_weight
-        Weight of the excitation-error residuals relative to positions.
+        Weight of the excitation-error residuals relative to positions. If
+        None (default), it adapts per pattern and iteration to
+        ``(position RMS / excitation_scale)**2``: precise peaks are fitted by
+        position, noisy ones lean on which reflections are excited. On Cu
+        (32x32 grains, ``cu`` model) this took the median misorientation
+        from 0.25 to 0.05 degrees noise-free and from 4.8 to 1.7 degrees at
+        3000 electrons per pattern, against the fixed weight 0.002.
+    excitation_scale
+        Typical excitation error (1/Å) of the excited reflections, which
+        sets the adaptive weight.
     candidates
         Lattice points per pattern considered: those with the smallest
         excitation errors at the starting orientation.
@@ -200,7 +210,14 @@ def refine_rotations(
         # Spot positions barely depend on tilt; which spots are excited does.
         # Pull the paired lattice points' excitation errors towards zero.
         js = torch.stack([vy, -vx, zero, zero, zero, zero, zero, zero], -1)
-        ws = use * excitation_weight
+        if excitation_weight is None:
+            # Weigh tilt evidence against position noise: the noisier the
+            # peak positions (current residual), the more the fit leans on
+            # which reflections are excited.
+            noise = (use * (r**2).sum(-1)).sum(1) / use.sum(1).clamp_min(1e-12)
+            ws = use * (noise / excitation_scale**2).clamp(1e-4, 1.0)[:, None]
+        else:
+            ws = use * excitation_weight
         a = (
             torch.einsum("bn,bni,bnj->bij", use, jx, jx)
             + torch.einsum("bn,bni,bnj->bij", use, jy, jy)

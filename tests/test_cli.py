@@ -63,3 +63,22 @@ def test_train_from_a_cif_file(tmp_path, capsys):
     assert "point group" in capsys.readouterr().out
     assert main(["train", "--phase", "nope", "--out", str(out)]) == 2
     assert main(["train", "--phase", str(tmp_path / "x.cif"), "--out", str(out)]) == 2
+
+
+def test_demo_writes_figure_and_report(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "demo"
+    status = main(["demo", "--out", str(out), "--scan", "12", "--seed", "3"])
+    assert status == 0
+    assert (out / "demo.png").stat().st_size > 10_000
+    report = json.loads((out / "report.json").read_text())
+    ours, tm = report["rows"]
+    assert ours["method"] == "transformer" and tm["method"] == "template matching"
+    for row in (ours, tm):
+        assert row["patterns_per_second"] > 0
+        assert 0 <= row["fraction_under_2"] <= row["fraction_under_5"] <= 1
+    # Sane bounds only (a 12x12 noisy map): both methods index most pixels.
+    assert ours["phase_accuracy"] > 0.9 and ours["fraction_under_5"] > 0.5
+    assert "| transformer |" in (out / "report.md").read_text()
+    assert "demo.png" in capsys.readouterr().out
