@@ -6,6 +6,8 @@ Importing the package adds ``get_orientation_map_transformer`` to pyxem's
 
 from . import data, metrics, phase_io, phases
 from ._version import __version__
+from .calibration import check_calibration
+from .cif import phase_from_cif
 from .model import ModelConfig, OrientationTransformer, load_model
 from .model_zoo import pretrained
 from .signal_methods import attach_signal_methods
@@ -17,9 +19,11 @@ __all__ = [
     "ModelConfig",
     "OrientationTransformer",
     "__version__",
+    "check_calibration",
     "data",
     "load_model",
     "metrics",
+    "phase_from_cif",
     "phase_io",
     "phases",
     "pretrained",

@@ -143,17 +143,18 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _phase_argument(value: str):
     """A built-in phase name or a CIF file."""
-    from orix.crystal_map import Phase
+    import warnings
 
     from . import phases
+    from .cif import SymmetryWarning, phase_from_cif
 
     path = Path(value)
     if path.suffix.lower() == ".cif":
-        if not path.exists():
-            raise ValueError(f"No CIF file at {path}.")
-        phase = Phase.from_cif(str(path))
-        if not phase.name:
-            phase.name = path.stem
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SymmetryWarning)
+            phase = phase_from_cif(path)
+        for warning in caught:
+            print(f"warning: {warning.message}", file=sys.stderr)
         return phase
     return phases.by_name(value)
 
@@ -170,7 +171,8 @@ def _train(args: argparse.Namespace) -> int:
         print(
             f"phase {phase.name}: space group "
             f"{phase.space_group.short_name if phase.space_group else '?'}, "
-            f"point group {phase.point_group.name}"
+            f"point group {phase.point_group.name}; training over its "
+            f"{phase.point_group.proper_subgroup.size} proper symmetry rotations"
         )
     model = train_model(
         phase_list,

@@ -30,6 +30,7 @@ def get_orientation_map_transformer(
     n_best: int = 1,
     lazy_output: bool | None = None,
     show_progressbar: bool | None = None,
+    calibration_check: bool = True,
 ):
     """Map crystal orientation and phase with a transformer model.
 
@@ -61,6 +62,11 @@ def get_orientation_map_transformer(
         Return a lazy result; None follows the laziness of the signal.
     show_progressbar
         Show a progress bar; None follows hyperspy's preference.
+    calibration_check
+        First check the reciprocal calibration and centre on a central block
+        of up to 256 patterns (:func:`pyxem_transformer.check_calibration`)
+        and warn (:class:`~pyxem_transformer.calibration.CalibrationWarning`)
+        when they are further off than the model was trained to tolerate.
 
     Returns
     -------
@@ -94,8 +100,14 @@ def get_orientation_map_transformer(
             f"`peak_kwargs` must be a dict of peak-finder options, got "
             f"{type(peak_kwargs).__name__}."
         )
-    from .inference import map_orientations
+    from .inference import _check_model, _split_peak_kwargs, map_orientations
 
+    _check_model(model)
+    finder, options = _split_peak_kwargs(peak_kwargs)
+    if calibration_check and vectors is None:
+        from .calibration import warn_if_miscalibrated
+
+        warn_if_miscalibrated(self, model, options if finder == "batched" else {})
     return map_orientations(
         self,
         model,

@@ -2,6 +2,7 @@
 
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -14,6 +15,7 @@ from tqdm.auto import tqdm
 
 from ._validation import as_phase_list
 from .augment import AugmentationSettings, augment_peaks
+from .cif import SymmetryWarning, detect_space_group
 from .model import ModelConfig, OrientationTransformer
 from .predict import resolve_device
 from .rotations import symmetric_angle
@@ -21,6 +23,22 @@ from .simulation import SimulationSettings, SpotSet, default_cache_dir, simulate
 from .tokens import TokenSettings, make_tokens
 
 __all__ = ["train_model", "validation_figures"]
+
+
+def _warn_lower_symmetry(phase_list) -> None:
+    """Warn where a phase declares less symmetry than its atoms have."""
+    for _, phase in phase_list:
+        report = detect_space_group(phase)
+        if report.detected > report.declared:
+            warnings.warn(
+                f"Phase {phase.name!r} declares space group {report.declared} but "
+                f"its atoms have the symmetry of {report.symbol} "
+                f"({report.detected}, point group {report.point_group}). The "
+                "model would learn the wrong fundamental zone; read the CIF with "
+                "pyxem_transformer.phase_from_cif, which detects the symmetry.",
+                SymmetryWarning,
+                stacklevel=3,
+            )
 
 
 def _tensors(spots_peaks, rotations, phase_index, token_settings):
@@ -191,6 +209,7 @@ def train_model(
         settings, per-epoch history and final validation figures.
     """
     phase_list = as_phase_list(phases)
+    _warn_lower_symmetry(phase_list)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     dev = resolve_device(device)

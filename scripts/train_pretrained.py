@@ -2,6 +2,7 @@
 
     python scripts/train_pretrained.py cu [--minutes 20] [--n 100000]
     python scripts/train_pretrained.py cu_cu2o [--minutes 20] [--n 50000]
+    python scripts/train_pretrained.py ti [--minutes 20] [--n 100000]
 
 Each run simulates (or reads from the cache) the training set, trains on
 the CPU (or CUDA when present) within the time budget, and writes
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pyxem_transformer as pxt
 
-MODELS = {"cu": ["cu"], "cu_cu2o": ["cu", "cu2o"]}
+MODELS = {"cu": ["cu"], "cu_cu2o": ["cu", "cu2o"], "ti": ["ti"]}
 OUT = Path(__file__).resolve().parents[1] / "pyxem_transformer" / "pretrained"
 
 

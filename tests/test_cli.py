@@ -60,7 +60,12 @@ def test_train_from_a_cif_file(tmp_path, capsys):
     assert status == 0
     model = pxt.load_model(out)
     assert len(model.phases) == 1
-    assert "point group" in capsys.readouterr().out
+    # diffpy writes P1 CIFs: the true symmetry is detected and used.
+    assert model.phases[0].point_group.name == "m-3m"
+    assert model.phases[0].space_group.number == 225
+    captured = capsys.readouterr()
+    assert "declares space group P1" in captured.err
+    assert "point group m-3m; training over its 24 proper" in captured.out
     assert main(["train", "--phase", "nope", "--out", str(out)]) == 2
     assert main(["train", "--phase", str(tmp_path / "x.cif"), "--out", str(out)]) == 2
 

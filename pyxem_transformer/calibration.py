@@ -1,0 +1,400 @@
+"""Calibration self-check: do the found peaks sit where the phases put them?
+
+Calibrations stored in files are often off by several percent, and both
+template matching and a model then return wrong orientations without
+warning. The peaks themselves tell: the direct beam marks the centre, and
+the radii of the Bragg peaks around it must match the reciprocal lattice
+radii ``|g|`` of the model's phases. :func:`check_calibration` finds peaks
+in a sample of patterns and fits
+
+* the centre offset: median position of each pattern's brightest peak near
+  the nominal centre (the direct beam), in 1/Å;
+* the scale factor ``f`` by which the signal's 1/Å per pixel must be
+  multiplied so that peak radii meet the lattice radii: a robust grid
+  search over ``f`` (each peak scores by its distance to the nearest radius)
+  followed by a least-squares polish on the peaks that then match.
+"""
+
+import warnings
+from dataclasses import dataclass, replace
+
+import numpy as np
+from orix.crystal_map import PhaseList
+
+from ._validation import check_diffraction_signal, reciprocal_calibration
+from .peaks import PeakSet, find_peaks_batched
+from .refine import reciprocal_lattice_points
+
+__all__ = [
+    "CalibrationCheck",
+    "CalibrationWarning",
+    "check_calibration",
+    "estimate_calibration",
+    "warn_if_miscalibrated",
+]
+
+
+class CalibrationWarning(UserWarning):
+    """The signal's calibration is further off than the model tolerates."""
+
+
+#: Scale factors searched: calibration errors up to about 10% either way.
+#: Wider ranges are ambiguous: cubic lattices have radius ratios of
+#: 2/sqrt(3) = 1.155, and two phases' lattices can be scaled copies of each
+#: other (Cu and Cu2O: 1.18).
+SCALE_RANGE = (0.9, 1.11)
+
+
+@dataclass(frozen=True)
+class CalibrationCheck:
+    """Estimated calibration error of a signal against a model's phases.
+
+    Attributes
+    ----------
+    scale
+        Factor the signal's reciprocal pixel size should be multiplied by
+        (1.0: correct).
+    scale_uncertainty
+        Standard error of ``scale``.
+    centre_offset
+        ``(kx, ky)`` position in 1/Å of the direct beam in the signal's
+        calibrated frame (0, 0: centred).
+    centre_uncertainty
+        Standard error of each component of ``centre_offset``, 1/Å.
+    n_patterns, n_peaks
+        Patterns used and Bragg peaks matched to a lattice radius.
+    tolerance
+        Largest scale error the model was trained to absorb.
+    centre_tolerance
+        Largest centre offset (1/Å) the model was trained to absorb.
+    """
+
+    scale: float
+    scale_uncertainty: float
+    centre_offset: tuple[float, float]
+    centre_uncertainty: float
+    n_patterns: int
+    n_peaks: int
+    tolerance: float = 0.02
+    centre_tolerance: float = 0.01
+
+    @property
+    def scale_error(self) -> float:
+        """Relative error of the signal's calibration, ``scale - 1``."""
+        return self.scale - 1.0
+
+    @property
+    def within_tolerance(self) -> bool:
+        """True if scale error and centre offset are within the tolerances."""
+        return (
+            abs(self.scale_error) <= self.tolerance
+            and float(np.hypot(*self.centre_offset)) <= self.centre_tolerance
+        )
+
+    def __str__(self) -> str:
+        return (
+            f"calibration factor {self.scale:.4f} ± {self.scale_uncertainty:.4f} "
+            f"({self.scale_error:+.1%}), direct beam at ({self.centre_offset[0]:+.4f}, "
+            f"{self.centre_offset[1]:+.4f}) ± {self.centre_uncertainty:.4f} 1/Å, "
+            f"from {self.n_peaks} peaks in {self.n_patterns} patterns"
+        )
+
+    def apply(self, signal) -> None:
+        """Correct the signal's signal-axis calibration in place.
+
+        The scale becomes ``scale * old scale`` and the offsets are set so
+        the direct beam sits at 0 1/Å.
+
+        Parameters
+        ----------
+        signal
+            The pyxem ``Diffraction2D`` that was checked.
+        """
+        for axis, centre in zip(
+            signal.axes_manager.signal_axes, self.centre_offset, strict=True
+        ):
+            pixel = (centre - axis.offset) / axis.scale  # direct beam, pixels
+            axis.scale = axis.scale * self.scale
+            axis.offset = -pixel * axis.scale
+
+
+def _nearest(lattice: np.ndarray, values: np.ndarray) -> np.ndarray:
+    index = np.clip(np.searchsorted(lattice, values), 1, len(lattice) - 1)
+    below, above = lattice[index - 1], lattice[index]
+    return np.where(values - below < above - values, below, above)
+
+
+def _log_mixture(lattice: np.ndarray, grid: np.ndarray, width: float) -> np.ndarray:
+    """Log-likelihood on ``grid`` of a peak radius given a phase's radii.
+
+    A mixture: near one of the lattice radii (each equally likely, Gaussian
+    of the peak finder's width) or anywhere (spurious peaks, 30%). Dense
+    radii (high orders, big cells) explain any radius a little, so no scale
+    factor wins by pushing peaks into a crowd.
+    """
+    density = np.zeros_like(grid)
+    for g in lattice:
+        density += np.exp(-0.5 * ((grid - g) / width) ** 2)
+    density /= len(lattice) * width * np.sqrt(2 * np.pi)
+    spurious = 0.3
+    return np.log(spurious / grid[-1] + (1 - spurious) * density)
+
+
+def _lattice_radii(phases, max_radius: float) -> np.ndarray:
+    if isinstance(phases, PhaseList):
+        phases = [phases[i] for i in phases.ids]
+    radii = [
+        np.linalg.norm(reciprocal_lattice_points(p, max_radius), axis=1) for p in phases
+    ]
+    return np.unique(np.round(np.concatenate(radii), 4))
+
+
+def estimate_calibration(
+    peaks: PeakSet,
+    phases,
+    *,
+    direct_beam_radius: float = 0.15,
+    max_radius: float = 1.5,
+    tolerance: float = 0.02,
+    strongest: int = 8,
+) -> CalibrationCheck:
+    """Estimate scale factor and centre offset from found peaks.
+
+    Parameters
+    ----------
+    peaks
+        Peaks of a sample of patterns in the signal's calibrated frame (1/Å),
+        direct beam included.
+    phases
+        orix phases (a ``PhaseList`` or a list) whose lattices should explain
+        the peaks.
+    direct_beam_radius
+        Each pattern's brightest peak within this distance (1/Å) of the
+        nominal centre is taken as the direct beam.
+    max_radius
+        Bragg peaks farther out (1/Å) are ignored.
+    tolerance
+        Scale error the model tolerates, stored in the result.
+    strongest
+        Bragg peaks used per pattern, the most intense first.
+
+    Returns
+    -------
+    check
+        A :class:`CalibrationCheck`.
+
+    Raises
+    ------
+    ValueError
+        If too few peaks are found to estimate anything.
+    """
+    centres, bragg, weights, owners = [], [], [], []
+    for i in range(peaks.n_patterns):
+        found = peaks.pattern(i)
+        xy, intensity = found[:, :2].astype(float), found[:, 2].astype(float)
+        if len(xy) < 2:
+            continue
+        near = np.linalg.norm(xy, axis=1) < direct_beam_radius
+        if not near.any():
+            continue
+        beam = np.flatnonzero(near)[np.argmax(intensity[near])]
+        centres.append(xy[beam])
+        rest = np.delete(np.arange(len(xy)), beam)
+        # The strongest peaks: low-order reflections, where lattice radii are
+        # sparse and spurious peaks are rare.
+        rest = rest[np.argsort(intensity[rest])[::-1][:strongest]]
+        bragg.append(xy[rest] - xy[beam])
+        weights.append(np.sqrt(intensity[rest] / intensity[beam]))
+        owners.append(np.full(len(rest), len(centres) - 1))
+    if len(centres) < 3:
+        raise ValueError(
+            f"Only {len(centres)} patterns show a direct beam within "
+            f"{direct_beam_radius} 1/Å of the calibrated centre; set the centre "
+            "(e.g. pyxem's `s.center_direct_beam()` or `s.calibration.center = "
+            "None`) before checking the calibration."
+        )
+    centres = np.array(centres)
+    centre = np.median(centres, axis=0)
+    mad = np.median(np.abs(centres - centre), axis=0) * 1.4826
+    centre_error = float(np.max(mad) / np.sqrt(len(centres)))
+    vectors = np.concatenate(bragg)
+    weight = np.concatenate(weights)
+    owner = np.concatenate(owners)
+    radius = np.linalg.norm(vectors, axis=1)
+    keep = (radius > direct_beam_radius) & (radius < max_radius)
+    radius, weight, owner = radius[keep], weight[keep], owner[keep]
+    if radius.size < 10:
+        raise ValueError(
+            f"Only {radius.size} Bragg peaks were found in the sampled patterns; "
+            "too few to check the calibration. Lower the peak threshold or "
+            "sample more patterns."
+        )
+    if isinstance(phases, PhaseList):
+        phases = [phases[i] for i in phases.ids]
+    top = max_radius * SCALE_RANGE[1] + 0.1
+    lattices = [_lattice_radii([p], top) for p in phases]
+    width = 0.01  # 1/Å: about the peak finder's position error
+    grid = np.arange(0.0, top + 5 * width, width / 10)
+    tables = [_log_mixture(g, grid, width) for g in lattices]
+    n_patterns = len(centres)
+
+    def best_phase(factor: float) -> tuple[float, np.ndarray]:
+        # Each pattern is one phase: score its peaks against each phase's
+        # radii and keep the best (two phases' lattices can be scaled copies
+        # of each other, so pooling their radii is ambiguous).
+        per_phase = np.stack(
+            [
+                np.bincount(
+                    owner,
+                    weights=weight * np.interp(radius * factor, grid, t),
+                    minlength=n_patterns,
+                )
+                for t in tables
+            ]
+        )
+        return float(per_phase.max(0).sum()), per_phase.argmax(0)
+
+    factors = np.arange(*SCALE_RANGE, 0.0005)
+    scores = [best_phase(f)[0] for f in factors]
+    factor = float(factors[int(np.argmax(scores))])
+
+    def match(factor: float) -> tuple[np.ndarray, np.ndarray]:
+        phase_of_peak = best_phase(factor)[1][owner]
+        nearest = np.empty_like(radius)
+        scaled = radius * factor
+        for index, lattice in enumerate(lattices):
+            here = phase_of_peak == index
+            nearest[here] = _nearest(lattice, scaled[here])
+        return nearest, scaled - nearest
+
+    for _ in range(3):  # least squares on the peaks that match
+        nearest, residual = match(factor)
+        good = np.abs(residual) < 2 * width
+        w = weight[good]
+        r, t = radius[good], nearest[good]
+        factor = float(np.sum(w * r * t) / np.sum(w * r * r))
+    nearest, residual = match(factor)
+    good = np.abs(residual) < 2 * width
+    spread = np.sqrt(np.average(residual[good] ** 2, weights=weight[good]))
+    n_good = int(good.sum())
+    uncertainty = float(spread / np.mean(nearest[good]) / np.sqrt(max(n_good, 1)))
+    return CalibrationCheck(
+        scale=factor,
+        scale_uncertainty=uncertainty,
+        centre_offset=(float(centre[0]), float(centre[1])),
+        centre_uncertainty=centre_error,
+        n_patterns=len(centres),
+        n_peaks=n_good,
+        tolerance=tolerance,
+    )
+
+
+def _sample_patterns(signal, n_patterns: int) -> np.ndarray:
+    """Return up to ``n_patterns`` patterns from a central block of the scan.
+
+    A contiguous block touches few chunks of a lazy signal; a strided sample
+    would read all of them.
+    """
+    nav = signal.axes_manager.navigation_shape[::-1]  # array order
+    side = max(1, int(np.sqrt(n_patterns)))
+    index = []
+    for size in nav:
+        count = side if len(nav) == 2 else n_patterns
+        count = min(size, count)
+        start = (size - count) // 2
+        index.append(slice(start, start + count))
+    block = signal.data[tuple(index)]
+    block = np.asarray(block.compute() if hasattr(block, "compute") else block)
+    return block.reshape(-1, *block.shape[-2:])
+
+
+def check_calibration(
+    signal, model, *, n_patterns: int = 256, peak_kwargs: dict | None = None
+) -> CalibrationCheck:
+    """Check a signal's reciprocal calibration against a model's phases.
+
+    Parameters
+    ----------
+    signal
+        A pyxem ``Diffraction2D`` (lazy or not) calibrated in 1/Å.
+    model
+        The model to map with; its phases' lattices are the reference, and
+        its training augmentation sets the tolerance.
+    n_patterns
+        Patterns sampled (a central block of the scan).
+    peak_kwargs
+        Keyword arguments of :func:`pyxem_transformer.peaks.find_peaks_batched`.
+
+    Returns
+    -------
+    check
+        A :class:`CalibrationCheck`; ``print`` it for a summary, and
+        ``check.apply(signal)`` corrects the signal's calibration.
+
+    Examples
+    --------
+    >>> import pyxem_transformer as pxt
+    >>> s, _ = pxt.data.simulated_grains(pxt.phases.cu(), scan_shape=(8, 8))
+    >>> s.axes_manager.signal_axes[0].scale *= 1.05  # stored 5% too large
+    >>> s.axes_manager.signal_axes[1].scale *= 1.05
+    >>> check = pxt.check_calibration(s, pxt.pretrained("cu"))
+    >>> round(check.scale * 1.05, 2)
+    1.0
+    """
+    check_diffraction_signal(signal)
+    scale, offset = reciprocal_calibration(signal)
+    patterns = _sample_patterns(signal, n_patterns)
+    peaks = find_peaks_batched(
+        patterns, tuple(scale), tuple(offset), **(peak_kwargs or {})
+    )
+    scale_tolerance, centre_tolerance = _tolerances(model)
+    check = estimate_calibration(
+        peaks,
+        model.phases,
+        max_radius=float(model.token_settings.max_radius),
+        tolerance=scale_tolerance,
+    )
+    return replace(check, centre_tolerance=centre_tolerance)
+
+
+def _tolerances(model) -> tuple[float, float]:
+    """Scale error and centre offset (1/Å) the model absorbs.
+
+    Two thirds of the trained scale range, as accuracy falls off towards its
+    edge, and the trained centre offset.
+    """
+    augmentation = model.training_info.get("augmentation", {})
+    scale = float(augmentation.get("scale_error", 0.03)) * 2 / 3
+    return scale, float(augmentation.get("centre_offset", 0.01))
+
+
+def warn_if_miscalibrated(signal, model, peak_kwargs: dict | None = None) -> None:
+    """Warn if the signal's calibration is off by more than the model absorbs.
+
+    Parameters
+    ----------
+    signal
+        The pyxem ``Diffraction2D`` about to be mapped.
+    model
+        The model it will be mapped with.
+    peak_kwargs
+        Options of :func:`pyxem_transformer.peaks.find_peaks_batched`.
+    """
+    try:
+        check = check_calibration(signal, model, peak_kwargs=peak_kwargs)
+    except ValueError as error:
+        warnings.warn(
+            f"Could not check the calibration: {error}", CalibrationWarning, 3
+        )
+        return
+    if not check.within_tolerance:
+        warnings.warn(
+            f"The signal's calibration looks off: {check}. The model tolerates "
+            f"about ±{check.tolerance:.0%} in scale and {check.centre_tolerance} "
+            "1/Å of centre offset. Correct it with "
+            "`pyxem_transformer.check_calibration(s, model).apply(s)` (or "
+            "`s.center_direct_beam()` for the centre), or pass "
+            "`calibration_check=False` if the calibration is known to be right.",
+            CalibrationWarning,
+            stacklevel=3,
+        )
