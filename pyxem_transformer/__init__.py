@@ -10,6 +10,7 @@ from .calibration import check_calibration
 from .cif import phase_from_cif
 from .model import ModelConfig, OrientationTransformer, load_model
 from .model_zoo import pretrained
+from .preprocessing import preprocess
 from .signal_methods import attach_signal_methods
 from .train import train_model
 
@@ -26,6 +27,7 @@ __all__ = [
     "phase_from_cif",
     "phase_io",
     "phases",
+    "preprocess",
     "pretrained",
     "train_model",
 ]
