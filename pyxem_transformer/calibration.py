@@ -28,6 +28,9 @@ from .refine import reciprocal_lattice_points
 __all__ = [
     "CalibrationCheck",
     "CalibrationWarning",
+    "DataWarning",
+    "check_data_sample",
+    "check_reciprocal_range",
     "check_calibration",
     "estimate_calibration",
     "warn_if_miscalibrated",
@@ -36,6 +39,10 @@ __all__ = [
 
 class CalibrationWarning(UserWarning):
     """The signal's calibration is further off than the model tolerates."""
+
+
+class DataWarning(UserWarning):
+    """The data holds values that need attention (NaN, negative, blank)."""
 
 
 #: Scale factors searched: calibration errors up to about 10% either way.
@@ -344,6 +351,8 @@ def check_calibration(
     check_diffraction_signal(signal)
     scale, offset = reciprocal_calibration(signal)
     patterns = _sample_patterns(signal, n_patterns)
+    check_reciprocal_range(signal, model)
+    check_data_sample(patterns)
     peaks = find_peaks_batched(
         patterns, tuple(scale), tuple(offset), **(peak_kwargs or {})
     )
@@ -355,6 +364,86 @@ def check_calibration(
         tolerance=scale_tolerance,
     )
     return replace(check, centre_tolerance=centre_tolerance)
+
+
+def check_reciprocal_range(signal, model) -> None:
+    """Raise if no reflection of the model's phases can fall on the detector.
+
+    Parameters
+    ----------
+    signal
+        A pyxem ``Diffraction2D`` calibrated in 1/Å.
+    model
+        The model to map with.
+
+    Raises
+    ------
+    ValueError
+        If every phase's first reflections lie beyond the largest ``|k|``
+        the detector reaches (naming both), which means a wrong calibration
+        or a model for other phases.
+    """
+    reach = 0.0
+    for axis in signal.axes_manager.signal_axes:
+        ends = np.array([axis.axis[0], axis.axis[-1]])
+        reach = max(reach, float(np.abs(ends).max()))
+    scale, _ = reciprocal_calibration(signal)
+    reach *= float(scale[0] / signal.axes_manager.signal_axes[0].scale)  # to 1/Å
+    lowest = {}
+    for phase in model.phases:
+        radii = np.unique(
+            np.round(np.linalg.norm(reciprocal_lattice_points(phase, 3.0), axis=1), 4)
+        )
+        lowest[phase.name] = radii[:3]
+    if all(len(r) < 3 or r[2] > reach for r in lowest.values()):
+        first = ", ".join(
+            f"{name} at {r[0]:.3f} 1/Å" if len(r) else f"{name}: none below 3 1/Å"
+            for name, r in lowest.items()
+        )
+        raise ValueError(
+            f"The detector reaches |k| = {reach:.3f} 1/Å, but the model's phases "
+            f"have fewer than three reflections within it (first reflections: "
+            f"{first}). Check the calibration (now {scale[0]:.5g} 1/Å per pixel) "
+            "or use a model trained for the phases of this sample."
+        )
+
+
+def check_data_sample(patterns: np.ndarray) -> None:
+    """Warn about data problems visible in a sample of patterns.
+
+    Negative values (e.g. after background subtraction) and non-finite
+    pixels do not stop the mapping: peaks are found on the finite, positive
+    part, and patterns without peaks come out "not indexed". The warning
+    says how much is affected so it is never silent.
+
+    Parameters
+    ----------
+    patterns
+        ``(n, rows, columns)`` sample of the data.
+    """
+    finite = np.isfinite(patterns)
+    problems = []
+    if not finite.all():
+        problems.append(
+            f"{1 - finite.mean():.1%} of the pixels are NaN or infinite (patterns "
+            "with too few peaks left are marked not indexed)"
+        )
+    values = np.where(finite, patterns, 0)
+    if (values < 0).any():
+        problems.append(
+            f"{(values < 0).mean():.1%} of the pixels are negative (a subtracted "
+            "background or a signed detector offset; peaks are found above each "
+            "pattern's own background, but an offset can hide weak spots)"
+        )
+    blank = ~values.reshape(len(values), -1).any(axis=1)
+    if blank.any():
+        problems.append(f"{blank.mean():.0%} of the sampled patterns are all zero")
+    if problems:
+        warnings.warn(
+            "In a sample of the data: " + "; ".join(problems) + ".",
+            DataWarning,
+            stacklevel=3,
+        )
 
 
 def _tolerances(model) -> tuple[float, float]:

@@ -13,6 +13,8 @@ __all__ = ["Prediction", "predict_tokens", "resolve_device"]
 
 #: Patterns with fewer tokens than this are flagged (``too_few_tokens``).
 MIN_TOKENS = 3
+#: Phase index of patterns that could not be indexed (as orix's phase id -1).
+NOT_INDEXED = -1
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -187,5 +189,9 @@ def predict_tokens(
         confidence[sl] = score.float().cpu().numpy()
     n_tokens = mask.sum(axis=1)
     too_few = n_tokens < MIN_TOKENS
+    # Too few peaks fix no orientation: "not indexed" as in orix (phase -1,
+    # identity rotation, confidence 0), never a made-up answer.
     confidence[too_few] = 0.0
+    phase_index[too_few] = NOT_INDEXED
+    quaternions[too_few] = (1.0, 0.0, 0.0, 0.0)
     return Prediction(quaternions, phase_index, confidence, n_tokens, too_few)

@@ -74,11 +74,21 @@ def get_orientation_map_transformer(
         A :class:`~pyxem_transformer.signals.TransformerOrientationMap` with
         ``to_crystal_map()`` and the rest of pyxem's ``OrientationMap`` API.
 
+    Warns
+    -----
+    CalibrationWarning
+        If the calibration or centre looks further off than the model
+        tolerates (``calibration_check``).
+    DataWarning
+        If a sample of the data holds NaN, infinite or negative pixels or
+        blank patterns.
+
     Raises
     ------
     ValueError
         If the signal is not a 1-D or 2-D scan of 2-D patterns calibrated in
-        1/Å, or an argument is out of range.
+        1/Å, no reflection of the model's phases fits on the detector, or an
+        argument is out of range.
     TypeError
         If ``model`` is not a pyxem-transformer model.
 
@@ -104,9 +114,10 @@ def get_orientation_map_transformer(
 
     _check_model(model)
     finder, options = _split_peak_kwargs(peak_kwargs)
-    if calibration_check and vectors is None:
-        from .calibration import warn_if_miscalibrated
+    from .calibration import check_reciprocal_range, warn_if_miscalibrated
 
+    check_reciprocal_range(self, model)
+    if calibration_check and vectors is None:
         warn_if_miscalibrated(self, model, options if finder == "batched" else {})
     return map_orientations(
         self,

@@ -109,6 +109,14 @@ def test_blank_and_nan_patterns_are_flagged_not_fatal(tiny_model):
     assert result.data[0, 0, 0, 5] == 0 and result.data[0, 0, 0, 6] == 0
     assert result.data[0, 1, 0, 5] == 0 and result.data[0, 1, 0, 6] == 0
     assert np.all(result.data[1, :, 0, 6] > 3)
+    # Not indexed, as orix has it: phase -1, identity rotation, never a guess.
+    xmap = result.to_crystal_map()
+    assert list(xmap.phase_id.reshape(2, 3)[0, :2]) == [-1, -1]
+    assert xmap.phases[-1].name == "not_indexed"
+    np.testing.assert_array_equal(result.data[0, :2, 0, :4], [[1, 0, 0, 0]] * 2)
+    assert np.all(xmap.phase_id.reshape(2, 3)[1] == 0)
+    phase_rgb = np.asarray(result.to_phase_map().data.tolist())
+    assert np.all(phase_rgb[0, 0] == 0)  # black where not indexed
 
 
 def test_orientation_map_api_like_pyxem(two_phase_sample, tiny_model):

@@ -67,7 +67,7 @@ class TransformerOrientationMap(Signal2D):
         )
 
     def to_phase_index(self) -> np.ndarray:
-        """Return the phase indices, shape ``(*scan, n_best)``."""
+        """Return the phase indices, shape ``(*scan, n_best)``; -1: not indexed."""
         return np.rint(self._table()[..., 4]).astype(int)
 
     def to_single_phase_orientations(self) -> Orientation:
@@ -104,8 +104,11 @@ class TransformerOrientationMap(Signal2D):
         Usable as ``navigator=`` of the diffraction signal's ``plot``. Unlike
         pyxem's, it also works for a single phase.
         """
-        colors = np.array([self.phases[i].color_rgb for i in self.phases.ids])
-        return self._rgb_signal(colors[self.to_phase_index()[..., 0]])
+        index = self.to_phase_index()[..., 0]
+        rgb = np.zeros((*index.shape, 3))  # not indexed: black
+        for i in self.phases.ids:
+            rgb[index == i] = self.phases[i].color_rgb
+        return self._rgb_signal(rgb)
 
     def to_ipf_colormap(self, direction: Vector3d | None = None):
         """Return an RGB image of IPF colours of the best orientation per pixel.
