@@ -181,6 +181,7 @@ def _train(args: argparse.Namespace) -> int:
         max_minutes=args.minutes,
         device=args.device,
         seed=args.seed,
+        checkpoint=args.checkpoint,
     )
     model.save(args.out)
     figures = model.training_info["validation"]
@@ -243,6 +244,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--minutes", type=float, default=None, help="time budget")
     train.add_argument("--device", default="auto")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--checkpoint",
+        default=None,
+        help="training-state file written every epoch; resumes from it if present",
+    )
     train.set_defaults(func=_train)
 
     demo = sub.add_parser(

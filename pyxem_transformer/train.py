@@ -1,6 +1,8 @@
 """Training a model on simulated, augmented tokens for the user's phases."""
 
+import json
 import math
+import os
 import time
 import warnings
 from collections.abc import Sequence
@@ -23,6 +25,32 @@ from .simulation import SimulationSettings, SpotSet, default_cache_dir, simulate
 from .tokens import TokenSettings, make_tokens
 
 __all__ = ["train_model", "validation_figures"]
+
+
+def _write_training_state(path: Path, state: dict) -> None:
+    """Write the training state atomically (a crash leaves the old file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    os.replace(partial, path)
+
+
+def _read_training_state(path: Path, fingerprint: str) -> dict:
+    """Read a training state written by :func:`_write_training_state`."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        stored = state["fingerprint"]
+    except Exception as error:  # torch raises many types for bad files
+        raise ValueError(
+            f"{path} is not a readable training checkpoint ({type(error).__name__}:"
+            f" {error}); delete it to start afresh."
+        ) from error
+    if stored != fingerprint:
+        raise ValueError(
+            f"{path} holds the state of a training run with other phases or "
+            "settings; pass another `checkpoint` path or delete it to start afresh."
+        )
+    return state
 
 
 def _warn_lower_symmetry(phase_list) -> None:
@@ -147,6 +175,7 @@ def train_model(
     cache_dir: str | Path | None = "default",
     spots: SpotSet | None = None,
     show_progressbar: bool = True,
+    checkpoint: str | Path | None = None,
 ) -> OrientationTransformer:
     """Train a transformer for the given phases on simulated data.
 
@@ -201,6 +230,11 @@ def train_model(
         A simulated set to use instead of simulating.
     show_progressbar
         Show progress bars with the running figures.
+    checkpoint
+        File where the full training state is written (atomically) after
+        every epoch. If it exists when training starts, training resumes
+        from it, giving the same model as an uninterrupted run; it must
+        come from a run with the same phases and settings.
 
     Returns
     -------
@@ -267,12 +301,43 @@ def train_model(
     bce = torch.nn.BCEWithLogitsLoss()
     ce = torch.nn.CrossEntropyLoss()
     history, best, best_state, stale = [], math.inf, None, 0
+    fingerprint = json.dumps(
+        {
+            "phases": phase_list.names,
+            "n_patterns": int(n),
+            "seed": seed,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "weight_decay": weight_decay,
+            "model": asdict(model_config),
+            "augmentation": augmentation.as_dict(),
+            "tokens": asdict(token_settings),
+            "friedel": friedel,
+        },
+        sort_keys=True,
+    )
+    first_epoch = 0
+    if checkpoint is not None and Path(checkpoint).exists():
+        state = _read_training_state(Path(checkpoint), fingerprint)
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        scheduler.load_state_dict(state["scheduler"])
+        best_state, best, stale = state["best_state"], state["best"], state["stale"]
+        history = json.loads(state["history"])
+        rng.bit_generator.state = json.loads(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        first_epoch = len(history)
     start = time.perf_counter()
     stopped = "epochs"
     bar = tqdm(
-        total=epochs, disable=not show_progressbar, desc="Training", unit="epoch"
+        total=epochs,
+        initial=first_epoch,
+        disable=not show_progressbar,
+        desc="Training",
+        unit="epoch",
     )
-    for epoch in range(epochs):
+    for epoch in range(first_epoch, epochs):
         model.train()
         aug, rot = augment_peaks(
             train_peaks, spots.rotations[train_idx], rng, augmentation
@@ -309,6 +374,22 @@ def train_model(
             phase=f"{record['phase_accuracy']:.1%}",
         )
         bar.update()
+        if checkpoint is not None:
+            _write_training_state(
+                Path(checkpoint),
+                {
+                    "fingerprint": fingerprint,
+                    "model": model.state_dict(),
+                    "optimiser": optimiser.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "best_state": best_state,
+                    "best": best,
+                    "stale": stale,
+                    "history": json.dumps(history),
+                    "rng": json.dumps(rng.bit_generator.state),
+                    "torch_rng": torch.get_rng_state(),
+                },
+            )
         if stale >= patience:
             stopped = "early stopping"
             break

@@ -146,6 +146,48 @@ def test_training_records_figures_and_is_seeded():
     }
 
 
+def test_interrupted_training_resumes_to_the_same_model(tmp_path, monkeypatch):
+    from pyxem_transformer import train
+
+    spots = pxt.simulation.simulate_spots(phases.al(), 300, show_progressbar=False)
+    kwargs = dict(
+        epochs=3,
+        batch_size=100,
+        spots=spots,
+        show_progressbar=False,
+        model_config=ModelConfig(d_model=32, n_layers=1),
+        seed=2,
+    )
+    straight = pxt.train_model(phases.al(), **kwargs)
+
+    checkpoint = tmp_path / "run" / "state.pt"
+    real = train.validation_figures
+    calls = []
+
+    def killed_in_epoch_two(*args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the user's Ctrl-C, or a killed job
+        return real(*args, **kw)
+
+    monkeypatch.setattr(train, "validation_figures", killed_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        pxt.train_model(phases.al(), checkpoint=checkpoint, **kwargs)
+    monkeypatch.setattr(train, "validation_figures", real)
+    assert checkpoint.exists() and not list(checkpoint.parent.glob("*.partial"))
+
+    resumed = pxt.train_model(phases.al(), checkpoint=checkpoint, **kwargs)
+    assert resumed.training_info["epochs_run"] == 3
+    for key, value in straight.state_dict().items():
+        torch.testing.assert_close(value, resumed.state_dict()[key])
+    # A checkpoint of another run is refused, a damaged one named.
+    with pytest.raises(ValueError, match="other phases or settings"):
+        pxt.train_model(phases.al(), checkpoint=checkpoint, **{**kwargs, "seed": 3})
+    checkpoint.write_bytes(checkpoint.read_bytes()[:100])
+    with pytest.raises(ValueError, match="not a readable training checkpoint"):
+        pxt.train_model(phases.al(), checkpoint=checkpoint, **kwargs)
+
+
 def test_time_budget_stops_training():
     model = pxt.train_model(
         phases.al(),
