@@ -148,7 +148,9 @@ def run_transformer(
     """
     lazy = signal.as_lazy() if not signal._lazy else signal
     warm = lazy.inav[:2, :2]  # warm-up: compilation, first torch call
-    warm.get_orientation_map_transformer(model, show_progressbar=False).compute()
+    warm.get_orientation_map_transformer(
+        model, show_progressbar=False, **kwargs
+    ).compute()
     start = time.perf_counter()
     result = lazy.get_orientation_map_transformer(
         model, show_progressbar=False, **kwargs

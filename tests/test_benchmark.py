@@ -25,31 +25,22 @@ def test_both_methods_are_timed_and_scored_on_the_same_data(tiny_model):
     assert ours.peak_memory_mb is not None
 
 
-def test_benchmark_command_writes_reports(tmp_path, tiny_model, capsys):
-    model_path = tmp_path / "m.pt"
-    tiny_model.save(model_path)
+def test_quick_benchmark_suite_smoke(tmp_path, capsys):
     out = tmp_path / "report"
-    status = main(
-        [
-            "benchmark",
-            "--model",
-            str(model_path),
-            "--phase",
-            "cu",
-            "--phase",
-            "cu2o",
-            "--scan",
-            "4",
-            "--grains",
-            "3",
-            "--library-step",
-            "2",
-            "--out",
-            str(out),
-        ]
-    )
+    status = main(["benchmark", "--quick", "--scan", "8", "--out", str(out)])
     assert status == 0
     report = json.loads((out / "report.json").read_text())
-    assert [r["method"] for r in report["rows"]] == ["transformer", "template matching"]
-    assert np.isfinite(report["rows"][0]["patterns_per_second"])
-    assert "| transformer |" in (out / "report.md").read_text()
+    cases = {r["case"] for r in report["rows"]}
+    assert cases == {"cu-free", "cu_cu2o-3000"}
+    for row in report["rows"]:
+        assert np.isfinite(row["patterns_per_second"]) and row["speed_up"] > 0
+        assert 0 <= row["fraction_under_2"] <= row["fraction_under_5"] <= 1
+        # Sane bounds only: both methods index most of a clean map.
+        if row["case"] == "cu-free":
+            assert row["fraction_under_5"] > 0.6 and row["phase_accuracy"] > 0.9
+    text = (out / "report.md").read_text()
+    assert "| cu-free | transformer |" in text and "template matching" in text
+    assert (out / "cu-free.png").exists()
+    assert main(["benchmark", "--list"]) == 0
+    assert "ti-300" in capsys.readouterr().out
+    assert main(["benchmark", "--cases", "nope", "--out", str(out)]) == 2
