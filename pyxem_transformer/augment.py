@@ -75,7 +75,13 @@ class AugmentationSettings:
     in_plane_rotation: bool = True
 
     def as_dict(self) -> dict:
-        """Return the settings as a plain dictionary."""
+        """Return the settings as a plain dictionary.
+
+        Returns
+        -------
+        settings
+            Field names and values.
+        """
         return asdict(self)
 
     @classmethod

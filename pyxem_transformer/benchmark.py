@@ -35,7 +35,29 @@ __all__ = ["MethodResult", "run_template_matching", "run_transformer"]
 
 @dataclass
 class MethodResult:
-    """Speed and accuracy of one method on one sample."""
+    """Speed and accuracy of one method on one sample.
+
+    Attributes
+    ----------
+    name
+        ``"transformer"`` or ``"template matching"``.
+    settings
+        The method's settings in words.
+    seconds
+        Wall time of the timed run, end to end.
+    patterns_per_second
+        Patterns divided by ``seconds``.
+    accuracy
+        Accuracy with the 180° about-the-beam twin counted as right.
+    accuracy_strict
+        Accuracy with the twin counted as wrong.
+    peak_memory_mb
+        Peak Python-side memory of a second run (None: not measured).
+    xmap
+        The orix ``CrystalMap`` the method produced.
+    stages
+        Patterns/s of each stage alone (transformer only).
+    """
 
     name: str
     settings: str
@@ -48,7 +70,13 @@ class MethodResult:
     stages: dict | None = None
 
     def row(self) -> dict:
-        """Return the figures as a flat, JSON-ready dictionary."""
+        """Return the figures as a flat, JSON-ready dictionary.
+
+        Returns
+        -------
+        row
+            Method, settings, speed, accuracy and stage figures.
+        """
         a, s = self.accuracy, self.accuracy_strict
         return {
             "method": self.name,
@@ -102,7 +130,24 @@ def template_library(
 def run_template_matching(
     signal, truth, max_excitation_error: float, step: float = 1.0
 ) -> MethodResult:
-    """Time and score pyxem template matching with its best settings."""
+    """Time and score pyxem template matching with its best settings.
+
+    Parameters
+    ----------
+    signal
+        The pyxem ``Diffraction2D`` to index.
+    truth
+        Ground-truth orix ``CrystalMap`` of the same scan.
+    max_excitation_error
+        The library's excitation-error cut-off in 1/Å (best: the data's).
+    step
+        Library step in degrees.
+
+    Returns
+    -------
+    result
+        Speed, accuracy and the crystal map.
+    """
     phases = [truth.phases[i] for i in truth.phases.ids if i >= 0]
     radius = float(
         min(-a.offset for a in signal.axes_manager.signal_axes)
@@ -145,6 +190,26 @@ def run_transformer(
     refinement alone; with ``memory``, measure peak Python-side memory in a
     second, untimed run. Other keyword arguments go to
     ``get_orientation_map_transformer``.
+
+    Parameters
+    ----------
+    signal
+        The pyxem ``Diffraction2D`` to map (made lazy if it is not).
+    truth
+        Ground-truth orix ``CrystalMap`` of the same scan.
+    model
+        The model.
+    stages
+        Also time each stage alone.
+    memory
+        Also measure peak memory.
+    **kwargs
+        Passed to ``get_orientation_map_transformer``.
+
+    Returns
+    -------
+    result
+        Speed, accuracy, stage rates and the crystal map.
     """
     lazy = signal.as_lazy() if not signal._lazy else signal
     warm = lazy.inav[:2, :2]  # warm-up: compilation, first torch call

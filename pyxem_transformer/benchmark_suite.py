@@ -56,7 +56,13 @@ class Case:
     centre_offset_px: float = 0.0
 
     def describe(self) -> str:
-        """Return the case in words."""
+        """Return the case in words.
+
+        Returns
+        -------
+        text
+            Dose, excitation errors and calibration errors.
+        """
         parts = [
             "noise-free" if self.dose is None else f"{self.dose:g} e/pattern",
             f"data excitation error {self.excitation_error} 1/Å",

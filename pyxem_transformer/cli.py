@@ -238,7 +238,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status.
+
+    Parameters
+    ----------
+    argv
+        Arguments without the program name; None reads ``sys.argv``.
+
+    Returns
+    -------
+    status
+        0 on success, 2 for bad input (the message is printed).
+    """
     args = _parser().parse_args(argv)
     if getattr(args, "phase", "unset") is None:
         args.phase = ["cu"]

@@ -23,7 +23,23 @@ __all__ = ["DomainGap", "measure_domain_gap"]
 
 @dataclass(frozen=True)
 class DomainGap:
-    """Peak-finding figures against the exact spots (see module notes)."""
+    """Peak-finding figures against the exact spots (see module notes).
+
+    Attributes
+    ----------
+    dose
+        Electrons per pattern (None: noise-free).
+    found_fraction
+        Fraction of the true spots with a found peak within the match radius.
+    found_fraction_strong
+        The same for spots above 5% of the strongest's intensity.
+    spurious_per_pattern
+        Found peaks per pattern with no true spot near them.
+    median_position_error
+        Median distance (1/Å) of matched peaks from their spots.
+    true_per_pattern
+        True spots per pattern within the detector.
+    """
 
     dose: float | None
     found_fraction: float
@@ -33,7 +49,13 @@ class DomainGap:
     true_per_pattern: float
 
     def as_dict(self) -> dict:
-        """Return the figures as a plain dictionary."""
+        """Return the figures as a plain dictionary.
+
+        Returns
+        -------
+        figures
+            Field names and values.
+        """
         return asdict(self)
 
 

@@ -67,7 +67,27 @@ def orientation_table(
     batch_size: int = 4096,
     device: str = "auto",
 ) -> np.ndarray:
-    """Return the ``(n, n_best, len(COLUMNS))`` result table of a peak set."""
+    """Return the ``(n, n_best, len(COLUMNS))`` result table of a peak set.
+
+    Parameters
+    ----------
+    peaks
+        Peaks of ``n`` patterns in 1/Å.
+    model
+        The model.
+    n_best
+        Candidates per pattern.
+    batch_size
+        Patterns per forward pass.
+    device
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+
+    Returns
+    -------
+    table
+        Float32 array with the columns of the result signal
+        (``pyxem_transformer.signals.orientation_map.COLUMNS``).
+    """
     tokens, mask = make_tokens(peaks, model.token_settings)
     p = predict_tokens(model, tokens, mask, n_best, batch_size, device)
     n_tokens = np.broadcast_to(p.n_tokens[:, None], p.phase_index.shape)
@@ -164,6 +184,15 @@ def map_orientations(
     -------
     result
         A ``TransformerOrientationMap`` (lazy if ``lazy_output``).
+
+    Parameters
+    ----------
+    signal
+        A validated, calibrated pyxem ``Diffraction2D``.
+    model
+        The model.
+    peak_kwargs, vectors, batch_size, device, n_best, lazy_output, show_progressbar
+        As for ``get_orientation_map_transformer``.
     """
     model = _check_model(model)
     if not 1 <= n_best <= model.n_phases:

@@ -171,7 +171,13 @@ class AccuracySummary:
     friedel: bool
 
     def as_dict(self) -> dict:
-        """Return the summary as a plain dictionary (JSON-ready)."""
+        """Return the summary as a plain dictionary (JSON-ready).
+
+        Returns
+        -------
+        summary
+            Field names and values.
+        """
         return asdict(self)
 
 
@@ -240,7 +246,13 @@ class CrystalMapComparison:
     friedel: bool
 
     def summary(self) -> AccuracySummary:
-        """Return the :class:`AccuracySummary` of this comparison."""
+        """Return the :class:`AccuracySummary` of this comparison.
+
+        Returns
+        -------
+        summary
+            Medians and fractions of this comparison.
+        """
         return summarize(self.misorientation, self.zone_axis_error, self.friedel)
 
 

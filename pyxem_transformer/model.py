@@ -185,7 +185,14 @@ class OrientationTransformer(nn.Module):
 
     # -- checkpoints -------------------------------------------------------
     def describe(self) -> dict:
-        """Everything inference needs besides the weights, as plain data."""
+        """Everything inference needs besides the weights, as plain data.
+
+        Returns
+        -------
+        description
+            Phases, token settings, model configuration, training record and
+            package version, as JSON-ready data.
+        """
         return {
             "format": _FORMAT,
             "format_version": _FORMAT_VERSION,
@@ -202,6 +209,11 @@ class OrientationTransformer(nn.Module):
 
         The file holds only tensors and a JSON string, so
         :func:`load_model` reads it with ``torch.load(weights_only=True)``.
+
+        Parameters
+        ----------
+        path
+            File to write (conventionally ``.pt``).
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -75,12 +75,34 @@ class PeakSet:
         return np.repeat(np.arange(self.n_patterns), self.counts)
 
     def pattern(self, i: int) -> np.ndarray:
-        """Return the peaks of pattern ``i`` as ``(n, 3)``: kx, ky, intensity."""
+        """Return the peaks of pattern ``i`` as ``(n, 3)``: kx, ky, intensity.
+
+        Parameters
+        ----------
+        i
+            Pattern index.
+
+        Returns
+        -------
+        peaks
+            Array of shape ``(n, 3)``.
+        """
         sl = slice(self.offsets[i], self.offsets[i + 1])
         return np.stack([self.kx[sl], self.ky[sl], self.intensity[sl]], axis=1)
 
     def take(self, indices: np.ndarray) -> "PeakSet":
-        """Return the peak set of the patterns ``indices`` (in that order)."""
+        """Return the peak set of the patterns ``indices`` (in that order).
+
+        Parameters
+        ----------
+        indices
+            Pattern indices.
+
+        Returns
+        -------
+        peaks
+            A new peak set.
+        """
         indices = np.asarray(indices, dtype=np.int64).reshape(-1)
         counts = self.counts[indices]
         starts = self.offsets[indices]

@@ -55,21 +55,39 @@ def _cubic(a: float) -> tuple[float, float, float, float, float, float]:
 
 
 def al() -> Phase:
-    """Return face-centred cubic aluminium, Fm-3m (225), a = 4.0495 Å."""
+    """Return face-centred cubic aluminium, Fm-3m (225), a = 4.0495 Å.
+
+    Returns
+    -------
+    phase
+        An orix phase with structure and space group.
+    """
     return _make_phase(
         "Al", 225, _cubic(4.0495), [("Al", xyz) for xyz in _FCC], "tab:blue"
     )
 
 
 def cu() -> Phase:
-    """Return face-centred cubic copper, Fm-3m (225), a = 3.615 Å."""
+    """Return face-centred cubic copper, Fm-3m (225), a = 3.615 Å.
+
+    Returns
+    -------
+    phase
+        An orix phase with structure and space group.
+    """
     return _make_phase(
         "Cu", 225, _cubic(3.615), [("Cu", xyz) for xyz in _FCC], "tab:orange"
     )
 
 
 def cu2o() -> Phase:
-    """Return cuprite Cu2O, Pn-3m (224, origin choice 2), a = 4.2696 Å."""
+    """Return cuprite Cu2O, Pn-3m (224, origin choice 2), a = 4.2696 Å.
+
+    Returns
+    -------
+    phase
+        An orix phase with structure and space group.
+    """
     sites = [("O", (0, 0, 0)), ("O", (0.5, 0.5, 0.5))] + [
         ("Cu", xyz)
         for xyz in [
@@ -83,7 +101,13 @@ def cu2o() -> Phase:
 
 
 def si() -> Phase:
-    """Return diamond-cubic silicon, Fd-3m (227), a = 5.431 Å."""
+    """Return diamond-cubic silicon, Fd-3m (227), a = 5.431 Å.
+
+    Returns
+    -------
+    phase
+        An orix phase with structure and space group.
+    """
     sites = [("Si", xyz) for xyz in _FCC] + [
         ("Si", (x + 0.25, y + 0.25, z + 0.25)) for x, y, z in _FCC
     ]
@@ -91,14 +115,26 @@ def si() -> Phase:
 
 
 def fe_bcc() -> Phase:
-    """Return body-centred cubic iron (ferrite), Im-3m (229), a = 2.8665 Å."""
+    """Return body-centred cubic iron (ferrite), Im-3m (229), a = 2.8665 Å.
+
+    Returns
+    -------
+    phase
+        An orix phase with structure and space group.
+    """
     return _make_phase(
         "Fe_bcc", 229, _cubic(2.8665), [("Fe", xyz) for xyz in _BCC], "tab:green"
     )
 
 
 def fe_fcc() -> Phase:
-    """Return face-centred cubic iron (austenite), Fm-3m (225), a = 3.59 Å."""
+    """Return face-centred cubic iron (austenite), Fm-3m (225), a = 3.59 Å.
+
+    Returns
+    -------
+    phase
+        An orix phase with structure and space group.
+    """
     return _make_phase(
         "Fe_fcc", 225, _cubic(3.59), [("Fe", xyz) for xyz in _FCC], "tab:purple"
     )
@@ -108,6 +144,11 @@ def ti() -> Phase:
     """Return hexagonal close-packed alpha titanium, P6_3/mmc (194).
 
     a = 2.9508 Å, c = 4.6855 Å, atoms at (1/3, 2/3, 1/4) and (2/3, 1/3, 3/4).
+
+    Returns
+    -------
+    phase
+        An orix phase with structure and space group.
     """
     cell = (2.9508, 2.9508, 4.6855, 90.0, 90.0, 120.0)
     sites = [("Ti", (1 / 3, 2 / 3, 0.25)), ("Ti", (2 / 3, 1 / 3, 0.75))]
@@ -126,7 +167,13 @@ _REGISTRY: dict[str, Callable[[], Phase]] = {
 
 
 def names() -> list[str]:
-    """Return the names accepted by :func:`by_name`."""
+    """Return the names accepted by :func:`by_name`.
+
+    Returns
+    -------
+    names
+        Lower-case phase names.
+    """
     return list(_REGISTRY)
 
 

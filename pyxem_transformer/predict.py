@@ -30,7 +30,23 @@ NOT_INDEXED = -1
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """Return the torch device for ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``."""
+    """Return the torch device for ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+
+    Parameters
+    ----------
+    device
+        The requested device.
+
+    Returns
+    -------
+    device
+        CUDA for ``"auto"`` when available, else the CPU.
+
+    Raises
+    ------
+    ValueError
+        If CUDA is requested but not available.
+    """
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)

@@ -29,7 +29,18 @@ __all__ = ["Refinement", "reciprocal_lattice_points", "refine_rotations", "wavel
 
 
 def wavelength(accelerating_voltage: float) -> float:
-    """Relativistic electron wavelength in Å for a voltage in kV."""
+    """Relativistic electron wavelength in Å for a voltage in kV.
+
+    Parameters
+    ----------
+    accelerating_voltage
+        In kV.
+
+    Returns
+    -------
+    wavelength
+        In Å.
+    """
     v = accelerating_voltage * 1e3
     h, m0, e, c = 6.62607015e-34, 9.1093837015e-31, 1.602176634e-19, 299792458.0
     return float(h / np.sqrt(2 * m0 * e * v * (1 + e * v / (2 * m0 * c**2))) * 1e10)
@@ -40,6 +51,18 @@ def reciprocal_lattice_points(phase: Phase, max_radius: float) -> np.ndarray:
 
     Reflections whose kinematical structure factor (atoms weighted by their
     atomic number) vanishes are left out, so extinct spots attract no peak.
+
+    Parameters
+    ----------
+    phase
+        An orix phase with atoms.
+    max_radius
+        Largest ``|g|`` in 1/Å.
+
+    Returns
+    -------
+    points
+        Float32 array of shape ``(P, 3)`` in the crystal's Cartesian frame.
     """
     lattice = phase.structure.lattice
     base = lattice.reciprocal().base  # rows a*, b*, c* in the Cartesian frame

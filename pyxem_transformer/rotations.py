@@ -29,6 +29,16 @@ def rotation_from_6d(x: torch.Tensor) -> torch.Tensor:
     """Map ``(..., 6)`` to rotation matrices ``(..., 3, 3)`` by Gram-Schmidt.
 
     The two 3-vectors become the first two columns after orthonormalisation.
+
+    Parameters
+    ----------
+    x
+        Network output.
+
+    Returns
+    -------
+    matrices
+        Proper rotation matrices.
     """
     a, b = x[..., :3], x[..., 3:]
     c1 = torch.nn.functional.normalize(a, dim=-1)
@@ -103,7 +113,18 @@ def symmetric_angle(
 
 
 def matrix_to_quaternion(matrix: np.ndarray) -> np.ndarray:
-    """Convert rotation matrices ``(..., 3, 3)`` to unit quaternions (w >= 0)."""
+    """Convert rotation matrices ``(..., 3, 3)`` to unit quaternions (w >= 0).
+
+    Parameters
+    ----------
+    matrix
+        Rotation matrices.
+
+    Returns
+    -------
+    quaternions
+        Array of shape ``(..., 4)``, ``(w, x, y, z)``.
+    """
     rotations = Rotation.from_matrix(
         np.asarray(matrix, dtype=np.float64).reshape(-1, 3, 3)
     )

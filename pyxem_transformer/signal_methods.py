@@ -74,15 +74,6 @@ def get_orientation_map_transformer(
         A :class:`~pyxem_transformer.signals.TransformerOrientationMap` with
         ``to_crystal_map()`` and the rest of pyxem's ``OrientationMap`` API.
 
-    Warns
-    -----
-    CalibrationWarning
-        If the calibration or centre looks further off than the model
-        tolerates (``calibration_check``).
-    DataWarning
-        If a sample of the data holds NaN, infinite or negative pixels or
-        blank patterns.
-
     Raises
     ------
     ValueError
@@ -91,6 +82,15 @@ def get_orientation_map_transformer(
         argument is out of range.
     TypeError
         If ``model`` is not a pyxem-transformer model.
+
+    Warns
+    -----
+    CalibrationWarning
+        If the calibration or centre looks further off than the model
+        tolerates (``calibration_check``).
+    DataWarning
+        If a sample of the data holds NaN, infinite or negative pixels or
+        blank patterns.
 
     Notes
     -----

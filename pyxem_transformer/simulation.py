@@ -47,6 +47,16 @@ def detector_frame(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray
     Patterns follow the convention pinned in ``tests/test_convention.py``:
     the image of rotation ``R`` is the left-right flip of diffsims' drawing,
     so ``kx = -x`` and ``ky = y``.
+
+    Parameters
+    ----------
+    x, y
+        diffsims spot coordinates in 1/Å.
+
+    Returns
+    -------
+    kx, ky
+        Positions in the signal's calibrated frame.
     """
     return -np.asarray(x), np.asarray(y)
 
@@ -126,7 +136,13 @@ class SpotSet:
         return self.peaks.n_patterns
 
     def save(self, path: str | Path) -> None:
-        """Write the set as an ``.npz`` file atomically (no pickles)."""
+        """Write the set as an ``.npz`` file atomically (no pickles).
+
+        Parameters
+        ----------
+        path
+            File to write.
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = {
@@ -183,6 +199,11 @@ def default_cache_dir() -> Path:
     """Return the cache folder of simulated sets.
 
     ``$PYXEM_TRANSFORMER_CACHE`` if set, else ``~/.cache/pyxem-transformer``.
+
+    Returns
+    -------
+    folder
+        The cache folder (not created here).
     """
     env = os.environ.get("PYXEM_TRANSFORMER_CACHE")
     return Path(env) if env else Path.home() / ".cache" / "pyxem-transformer"

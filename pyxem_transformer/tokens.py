@@ -60,7 +60,13 @@ class TokenSettings:
             )
 
     def as_dict(self) -> dict:
-        """Return the settings as a plain dictionary."""
+        """Return the settings as a plain dictionary.
+
+        Returns
+        -------
+        settings
+            Field names and values.
+        """
         return asdict(self)
 
     @classmethod

@@ -105,6 +105,27 @@ def validation_figures(
 
     Wrong-phase patterns rank as failures, as in
     :func:`pyxem_transformer.metrics.summarize`.
+
+    Parameters
+    ----------
+    model
+        The model.
+    tokens, mask
+        Validation tokens ``(n, N, 4)`` and mask ``(n, N)``.
+    truth
+        True rotation matrices ``(n, 3, 3)``.
+    phase
+        True phase indices ``(n,)``.
+    friedel
+        Count the 180° about-the-beam twin as right.
+    batch_size
+        Patterns per forward pass.
+
+    Returns
+    -------
+    figures
+        The figures, plus ``_confidence_logits`` and ``_within`` arrays used to
+        calibrate the confidence.
     """
     model.eval()
     dev = next(model.parameters()).device

@@ -67,7 +67,13 @@ class TransformerOrientationMap(Signal2D):
         )
 
     def to_phase_index(self) -> np.ndarray:
-        """Return the phase indices, shape ``(*scan, n_best)``; -1: not indexed."""
+        """Return the phase indices, shape ``(*scan, n_best)``; -1: not indexed.
+
+        Returns
+        -------
+        index
+            Integer array.
+        """
         return np.rint(self._table()[..., 4]).astype(int)
 
     def to_single_phase_orientations(self) -> Orientation:
@@ -75,6 +81,11 @@ class TransformerOrientationMap(Signal2D):
 
         As pyxem's ``OrientationMap.to_single_phase_orientations``: the
         orientations carry the phase's point group.
+
+        Returns
+        -------
+        orientations
+            orix ``Orientation`` with the phase's point group.
         """
         phases = self.phases
         if len(phases.ids) != 1:
@@ -103,6 +114,11 @@ class TransformerOrientationMap(Signal2D):
 
         Usable as ``navigator=`` of the diffraction signal's ``plot``. Unlike
         pyxem's, it also works for a single phase.
+
+        Returns
+        -------
+        image
+            An RGB hyperspy signal.
         """
         index = self.to_phase_index()[..., 0]
         rgb = np.zeros((*index.shape, 3))  # not indexed: black
@@ -116,6 +132,16 @@ class TransformerOrientationMap(Signal2D):
         Each pixel is coloured with the IPF key (orix ``IPFColorKeyTSL``) of
         its own phase's point group, along ``direction`` in the sample frame
         (default the beam, z).
+
+        Parameters
+        ----------
+        direction
+            Sample direction of the IPF key; None: the beam (z).
+
+        Returns
+        -------
+        image
+            An RGB hyperspy signal.
         """
         direction = Vector3d.zvector() if direction is None else direction
         table = self._table()[..., 0, :]
