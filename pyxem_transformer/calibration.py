@@ -230,7 +230,7 @@ def estimate_calibration(
     radius = np.linalg.norm(vectors, axis=1)
     keep = (radius > direct_beam_radius) & (radius < max_radius)
     radius, weight, owner = radius[keep], weight[keep], owner[keep]
-    if radius.size < 10:
+    if radius.size < 50:
         raise ValueError(
             f"Only {radius.size} Bragg peaks were found in the sampled patterns; "
             "too few to check the calibration. Lower the peak threshold or "

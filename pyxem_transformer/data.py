@@ -130,7 +130,7 @@ def simulated_grains(
     accelerating_voltage
         Beam energy in kV, also stored in the signal's metadata.
     reciprocal_radius
-        Largest |g| simulated in 1/Å; default reaches the detector corners.
+        Largest ``|g|`` simulated in 1/Å; default reaches the detector corners.
     lazy
         Return a lazy signal (dask) instead of an in-memory one.
 

@@ -1,6 +1,6 @@
 """The transformer over Bragg-disk tokens, and its checkpoint format.
 
-Architecture (sizes in :class:`ModelConfig`): each token (kx, ky, |g|,
+Architecture (sizes in :class:`ModelConfig`): each token (kx, ky, ``|g|``,
 intensity) is embedded with random Fourier features of its position (fine
 angular resolution from coarse inputs), a learned class token is prepended,
 a transformer encoder without positional encoding reads the set (a pattern

@@ -70,7 +70,7 @@ class SimulationSettings:
     accelerating_voltage
         Beam energy in kV.
     reciprocal_radius
-        Largest |g| simulated, in 1/Å.
+        Largest ``|g|`` simulated, in 1/Å.
     max_excitation_error
         ``(low, high)`` range in 1/Å of the diffsims excitation-error
         cut-off, drawn uniformly per chunk.

@@ -148,3 +148,30 @@ def test_orientation_map_api_like_pyxem(two_phase_sample, tiny_model):
     ).to_single_phase_orientations()
     assert ori.shape == (3, 4, 1)
     assert ori.symmetry.name == "m-3m"
+
+
+def test_markers_show_the_spots_of_the_mapped_orientation(tiny_model):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from pyxem_transformer.markers import predicted_spots
+    from pyxem_transformer.peaks import find_peaks_batched
+
+    s, truth = data.simulated_grains(phases.cu(), scan_shape=(2, 2), n_grains=1)
+    # Spots of the true orientation land on the peaks found in the image.
+    spots = predicted_spots(
+        truth.rotations.data, np.zeros(4, int), [phases.cu()], max_excitation_error=0.1
+    )
+    scale = (0.02, 0.02)
+    offset = tuple(a.offset for a in s.axes_manager.signal_axes)
+    found = find_peaks_batched(s.data.reshape(-1, 128, 128), scale, offset)
+    xy = found.pattern(0)[:, :2]
+    inside = np.abs(spots[0]).max(1) < 1.2
+    distance = np.linalg.norm(spots[0][inside][:, None] - xy[None], axis=-1).min(1)
+    assert np.median(distance) < 0.01
+    result = s.get_orientation_map_transformer(tiny_model, show_progressbar=False)
+    markers = result.to_markers()
+    assert markers.kwargs["offsets"].shape == (2, 2)
+    result.plot_over_signal(s)
+    with pytest.raises(ValueError, match="scan"):
+        result.plot_over_signal(s.inav[:1])

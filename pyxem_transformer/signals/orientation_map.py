@@ -157,6 +157,79 @@ class TransformerOrientationMap(Signal2D):
                 )
         return self._rgb_signal(rgb)
 
+    def to_markers(
+        self,
+        max_excitation_error: float = 0.05,
+        color: str = "red",
+        size: float = 8,
+        **kwargs,
+    ):
+        """Return hyperspy markers of the spots each best orientation excites.
+
+        Like pyxem's ``OrientationMap.to_markers`` (best candidate only):
+        add them to the mapped signal with ``s.add_marker(markers)`` or use
+        :meth:`plot_over_signal`. Spots are drawn in the signal's calibrated
+        frame (1/Å), so the signal's calibration must be the one used for
+        mapping.
+
+        Parameters
+        ----------
+        max_excitation_error
+            Draw reflections with ``|s|`` up to this, in 1/Å.
+        color
+            Marker colour.
+        size
+            Marker size in points.
+        **kwargs
+            Passed to ``hyperspy.api.plot.markers.Points``.
+
+        Returns
+        -------
+        markers
+            ``hyperspy.api.plot.markers.Points`` with one set per pixel.
+        """
+        import hyperspy.api as hs
+
+        from ..markers import predicted_spots
+
+        table = self._table()[..., 0, :]
+        scan = table.shape[:-1]
+        spots = predicted_spots(
+            table[..., :4].reshape(-1, 4),
+            np.rint(table[..., 4]).astype(int).reshape(-1),
+            self.phases,
+            max_excitation_error=max_excitation_error,
+        )
+        return hs.plot.markers.Points(
+            offsets=spots.reshape(scan), sizes=size, color=color, **kwargs
+        )
+
+    def plot_over_signal(self, signal, add_markers: bool = True, **kwargs) -> None:
+        """Plot ``signal`` with this map as navigator and the predicted spots.
+
+        As pyxem's ``OrientationMap.plot_over_signal``: the navigator is the
+        phase map for several phases, else the IPF-Z colour map.
+
+        Parameters
+        ----------
+        signal
+            The mapped ``Diffraction2D``.
+        add_markers
+            Overlay :meth:`to_markers`.
+        **kwargs
+            Passed to the signal's ``plot``.
+        """
+        if signal.axes_manager.navigation_shape != self.axes_manager.navigation_shape:
+            raise ValueError(
+                f"The signal's scan {signal.axes_manager.navigation_shape} is not "
+                f"this map's {self.axes_manager.navigation_shape}."
+            )
+        several = len(self.phases.ids) > 1
+        navigator = self.to_phase_map() if several else self.to_ipf_colormap()
+        signal.plot(navigator=navigator, **kwargs)
+        if add_markers:
+            signal.add_marker(self.to_markers())
+
     def to_crystal_map(self) -> CrystalMap:
         """Return an orix ``CrystalMap`` of the best candidate per pixel.
 
