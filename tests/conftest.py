@@ -44,3 +44,17 @@ def tiny_model():
         cache_dir=None,
         show_progressbar=False,
     )
+
+
+@pytest.fixture(scope="session")
+def chunked_sample(tiny_model):
+    """A 5x6 two-phase scan and its eager result, for chunking tests."""
+    from pyxem_transformer import data, phases
+
+    s, _ = data.simulated_grains(
+        [phases.cu(), phases.cu2o()], scan_shape=(5, 6), n_grains=3, seed=7
+    )
+    eager = s.get_orientation_map_transformer(
+        tiny_model, show_progressbar=False, calibration_check=False
+    )
+    return s, eager
