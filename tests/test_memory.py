@@ -43,3 +43,51 @@ def test_lazy_map_of_a_signal_much_larger_than_memory_used(tmp_path):
     # Measured 211 MiB (model, thread pools, two 16 MiB chunks in flight):
     # far below the 1024 MiB of the whole signal.
     assert grown_mib < 400, grown_mib
+
+
+def test_interrupted_run_leaves_the_input_untouched(tmp_path, monkeypatch):
+    import hashlib
+
+    import hyperspy.api as hs
+    import numpy as np
+    import pytest
+
+    import pyxem_transformer as pxt
+    from pyxem_transformer import inference
+
+    s, _ = pxt.data.simulated_grains(pxt.phases.cu(), scan_shape=(8, 8), seed=2)
+    path = tmp_path / "scan.zspy"
+    lazy = s.as_lazy()
+    lazy.rechunk(nav_chunks=(4, 4))
+    lazy.save(path)
+
+    def digest():
+        h = hashlib.sha256()
+        for f in sorted(path.rglob("*")):
+            if f.is_file():
+                h.update(f.read_bytes())
+        return h.hexdigest()
+
+    before = digest()
+    real, calls = inference.orientation_table, []
+
+    def killed_on_third_chunk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # Ctrl-C in the middle of the map
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inference, "orientation_table", killed_on_third_chunk)
+    lazy = hs.load(path, lazy=True)
+    model = pxt.pretrained("cu")
+    with pytest.raises(KeyboardInterrupt):
+        lazy.get_orientation_map_transformer(
+            model, show_progressbar=False, calibration_check=False
+        ).compute(scheduler="synchronous")
+    assert len(calls) == 3
+    assert digest() == before
+    monkeypatch.setattr(inference, "orientation_table", real)
+    again = hs.load(path, lazy=True)
+    np.testing.assert_array_equal(again.data.compute(), s.data)
+    result = again.get_orientation_map_transformer(model, show_progressbar=False)
+    assert result.to_crystal_map().size == 64
