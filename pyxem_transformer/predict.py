@@ -25,6 +25,8 @@ RESTART_BELOW = 0.7
 #: Weight of the squared residual (in units of the best candidate's) in the
 #: restart choice; 0.02 was best on Ti, noise-free and at 3000 e/pattern.
 RESTART_PENALTY = 0.02
+#: Pairing radii (1/Å) of the short fits that rank the restarts.
+RESTART_RADII = (0.12, 0.08, 0.05, 0.03)
 #: Phase index of patterns that could not be indexed (as orix's phase id -1).
 NOT_INDEXED = -1
 
@@ -160,12 +162,16 @@ def _refine_best(model, matrices, phase, tokens, mask, restarts=True):
             tilts = _perturbations().to(start)
             k, n_poor = tilts.shape[0], poor.numel()
             starts = (start[poor][:, None] @ tilts[None]).reshape(-1, 3, 3)
+            # A short fit is enough to rank the starts; the winner is then
+            # settled in full (with its twin) below.
             again = refine_rotations(
                 starts,
                 t[poor].repeat_interleave(k, 0),
                 m[poor].repeat_interleave(k, 0),
                 lattice,
                 lam,
+                radii=RESTART_RADII,
+                candidates=128,
             )
             rms = torch.cat([fit.rms[poor][:, None], again.rms.view(n_poor, k)], 1)
             paired = torch.cat(

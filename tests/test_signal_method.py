@@ -5,9 +5,9 @@ from pyxem.signals import Diffraction2D, ElectronDiffraction2D
 
 
 def _signal(nav=(2, 3), units=r"$\AA^{-1}$", scale=0.02):
-    s = Diffraction2D(np.zeros((*nav, 16, 16), dtype=np.float32))
+    s = Diffraction2D(np.zeros((*nav, 64, 64), dtype=np.float32))
     for axis in s.axes_manager.signal_axes:
-        axis.units, axis.scale, axis.offset = units, scale, -7.5 * scale
+        axis.units, axis.scale, axis.offset = units, scale, -31.5 * scale
     return s
 
 
@@ -18,7 +18,8 @@ def test_a_model_is_required():
 
 @pytest.mark.parametrize("units", ["nm^-1", "A^-1", "k_A^-1", "1/Å"])
 def test_reciprocal_unit_spellings_are_accepted(units, tiny_model):
-    result = _signal(units=units).get_orientation_map_transformer(
+    scale = 0.2 if units == "nm^-1" else 0.02  # 0.02 1/Å per pixel
+    result = _signal(units=units, scale=scale).get_orientation_map_transformer(
         tiny_model, show_progressbar=False
     )
     # Blank patterns: no peaks, so no tokens and no confidence.
