@@ -267,7 +267,12 @@ def predict_tokens(
         if pin:
             t, m = t.pin_memory(), m.pin_memory()
         t, m = t.to(dev, non_blocking=pin), m.to(dev, non_blocking=pin)
-        logits, matrices, conf_logit = model(t, m)
+        # Half precision for the network on a GPU (the refinement below runs
+        # in float32 and removes its rounding); the CPU path stays float32.
+        with torch.autocast("cuda", dtype=torch.float16, enabled=pin):
+            logits, matrices, conf_logit = model(t, m)
+        logits, matrices = logits.float(), matrices.float()
+        conf_logit = conf_logit.float()
         probs = torch.softmax(logits, dim=-1)
         order = torch.argsort(probs, dim=-1, descending=True)[:, :n_best]
         rows = torch.arange(order.shape[0], device=dev)[:, None]

@@ -238,7 +238,10 @@ def refine_rotations(
             # peak positions (current residual), the more the fit leans on
             # which reflections are excited.
             noise = (use * (r**2).sum(-1)).sum(1) / use.sum(1).clamp_min(1e-12)
-            ws = use * (noise / excitation_scale**2).clamp(1e-4, 1.0)[:, None]
+            # While pairs are still loose (wide radii), a floor keeps the tilt
+            # from drifting where positions alone cannot hold it.
+            floor = 0.002 if radius > 0.05 else 1e-4
+            ws = use * (noise / excitation_scale**2).clamp(floor, 1.0)[:, None]
         else:
             ws = use * excitation_weight
         a = (
