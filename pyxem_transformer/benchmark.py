@@ -213,8 +213,9 @@ def run_transformer(
     """
     lazy = signal.as_lazy() if not signal._lazy else signal
     warm = lazy.inav[:2, :2]  # warm-up: compilation, first torch call
+    # (too few patterns to check the calibration on: skip that there)
     warm.get_orientation_map_transformer(
-        model, show_progressbar=False, **kwargs
+        model, show_progressbar=False, **{**kwargs, "calibration_check": False}
     ).compute()
     start = time.perf_counter()
     result = lazy.get_orientation_map_transformer(

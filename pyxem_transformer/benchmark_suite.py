@@ -222,8 +222,12 @@ def run_suite(
         say(f"[{i}/{len(names)}] {name}: {case.describe()}")
         results = run_case(case, scan, library_steps, seed)
         base = results[1].patterns_per_second
-        for r in results:
+        labels = ["transformer"] + [
+            f"template matching, {step:g}° library" for step in library_steps
+        ]
+        for r, label in zip(results, labels, strict=True):
             row = dict(r.row(), case=name, speed_up=r.patterns_per_second / base)
+            row["method"] = label
             row["case_settings"] = asdict(case)
             rows.append(row)
             say(
