@@ -175,12 +175,12 @@ class OrientationTransformer(nn.Module):
         x = self.encoder(x, src_key_padding_mask=~keep)
         summary = self.norm(x[:, 0])
         matrices = rotation_from_6d(
-            self.orientation_head(summary).view(-1, self.n_phases, 6)
+            _head(self.orientation_head, summary).view(-1, self.n_phases, 6)
         )
         return (
-            self.phase_head(summary),
+            _head(self.phase_head, summary),
             matrices,
-            self.confidence_head(summary).squeeze(-1),
+            _head(self.confidence_head, summary).squeeze(-1),
         )
 
     # -- checkpoints -------------------------------------------------------
@@ -228,6 +228,21 @@ class OrientationTransformer(nn.Module):
         finally:
             if tmp.exists():
                 tmp.unlink()
+
+
+def _head(layer: nn.Linear, summary: torch.Tensor) -> torch.Tensor:
+    """Apply an output head in float64, cast back to the summary's dtype.
+
+    A float32 product with few outputs (a matrix-vector product for the
+    confidence) rounds differently depending on how many patterns share the
+    batch, so a pattern's result would depend on the chunking of the scan.
+    In float64 those differences vanish when cast back.
+    """
+    with torch.autocast(summary.device.type, enabled=False):
+        out = nn.functional.linear(
+            summary.double(), layer.weight.double(), layer.bias.double()
+        )
+    return out.to(summary.dtype)
 
 
 def load_model(

@@ -225,3 +225,19 @@ def test_presets():
         ModelConfig.preset("huge")
     model = OrientationTransformer([phases.cu()], TokenSettings(n_tokens=8))
     assert model.n_phases == 1
+
+
+def test_outputs_do_not_depend_on_the_batch_a_pattern_is_in(tiny_model):
+    # A scan's result must not depend on its chunking: every head, the
+    # one-output confidence head included, gives the same bits for a pattern
+    # whatever batch (size, position) it is evaluated in.
+    rng = np.random.default_rng(0)
+    n, n_tok = 300, tiny_model.token_settings.n_tokens
+    tokens = torch.from_numpy(rng.normal(0, 0.5, (n, n_tok, 4)).astype(np.float32))
+    mask = torch.from_numpy(rng.random((n, n_tok)) < 0.6)
+    with torch.inference_mode():
+        whole = tiny_model(tokens, mask)
+        for start, stop in [(0, 7), (3, 40), (13, 300), (101, 230)]:
+            part = tiny_model(tokens[start:stop], mask[start:stop])
+            for a, b in zip(whole, part, strict=True):
+                assert torch.equal(a[start:stop], b)
