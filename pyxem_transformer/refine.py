@@ -158,9 +158,9 @@ def refine_rotations(
         Wide on purpose: where the start is several degrees off, the true
         reflections are far from the sphere at the start (a 10° tilt moves
         ``s`` of a 1 1/Å reflection by about 0.17 1/Å) and must stay
-        candidates. On 2000 noise-free Cu patterns (``cu`` model) 0.3 took
-        the fraction under 2° from 89% (0.2) to 94%; wider cuts let wrong
-        pairs in (0.6: 92%, and hcp Ti lost 15 points).
+        candidates. In the benchmark's ``cu-free`` case 0.3 took the
+        fraction under 2° from 89% (cut 0.2) to 99%; much wider cuts let
+        wrong pairs in and lost accuracy on hcp Ti in trials.
     excitation_weight
         Weight of the excitation-error residuals relative to positions. If
         None (default), it adapts per pattern and iteration to

@@ -69,3 +69,37 @@ def test_refinement_recovers_the_truth_from_a_few_degrees_off():
     assert np.median(before) > 3.9
     assert np.median(after) < 1.0 and np.mean(after < 2) > 0.7
     assert float(paired.median()) > 0.8
+
+
+def _refine_from_tilted_starts(angle_deg: float, **kwargs) -> np.ndarray:
+    """Misorientations after refining 200 Cu patterns from starts tilted off."""
+    cu = phases.cu()
+    spots = simulation.simulate_spots(cu, 200, seed=4, show_progressbar=False)
+    tokens, mask = make_tokens(spots.peaks, TokenSettings(n_tokens=32))
+    rng = np.random.default_rng(1)
+    # Tilts about in-plane axes: what moves reflections off the sphere.
+    phi = rng.uniform(0, 2 * np.pi, 200)
+    axes = np.stack([np.cos(phi), np.sin(phi), np.zeros(200)], 1)
+    truth = Rotation(spots.rotations)
+    start = truth * Rotation.from_axes_angles(axes, np.deg2rad(angle_deg))
+    refined = refine_rotations(
+        torch.as_tensor(start.to_matrix(), dtype=torch.float32),
+        torch.as_tensor(tokens),
+        torch.as_tensor(mask),
+        torch.as_tensor(reciprocal_lattice_points(cu, 1.6)),
+        wavelength(200),
+        **kwargs,
+    ).matrices
+    return metrics.misorientation_angles(
+        Rotation.from_matrix(refined.numpy().astype(float)), truth, cu.point_group
+    )
+
+
+def test_refinement_captures_starts_tilted_ten_degrees_off():
+    # A 10° tilt moves a 1 1/Å reflection about 0.17 1/Å off the sphere: the
+    # true reflections must stay pairing candidates (excitation_cut).
+    # (Measured: 97.5% under 2° with the default cut, 88.5% with 0.1.)
+    after = _refine_from_tilted_starts(10.0)
+    narrow = _refine_from_tilted_starts(10.0, excitation_cut=0.1)
+    assert np.mean(after < 2) > 0.95
+    assert np.mean(narrow < 2) < np.mean(after < 2) - 0.05
