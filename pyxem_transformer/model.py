@@ -1,8 +1,11 @@
 """The transformer over Bragg-disk tokens, and its checkpoint format.
 
-Architecture (sizes in :class:`ModelConfig`): each token (kx, ky, ``|g|``,
-intensity) is embedded with random Fourier features of its position (fine
-angular resolution from coarse inputs), a learned class token is prepended,
+Architecture (sizes in :class:`ModelConfig`): each pattern is first turned
+about the beam so that its strongest token lies along +kx (the canonical
+frame; the predicted rotation is turned back, so the network never has to
+learn the in-plane angle), each token (kx, ky, ``|g|``, intensity) is
+embedded with random Fourier features of its position (fine angular
+resolution from coarse inputs), a learned class token is prepended,
 a transformer encoder without positional encoding reads the set (a pattern
 is a set of spots; padding is masked), and three heads read the class token:
 phase logits, a 6-D orientation per phase (see
@@ -50,6 +53,13 @@ class ModelConfig:
         Random Fourier frequencies of the position embedding.
     frequency_scale
         Standard deviation of the frequencies, in Å (cycles per 1/Å).
+    canonical_frame
+        Turn each pattern so its strongest token lies along +kx before the
+        encoder reads it, and turn the predicted rotation back. The
+        network then never has to learn the in-plane (about the beam)
+        rotation, which the strongest spot fixes; near-equal strongest spots
+        (Friedel mates, symmetry equivalents) give frames that differ by a
+        twin or a symmetry operation, both folded into the loss.
     """
 
     d_model: int = 64
@@ -58,6 +68,7 @@ class ModelConfig:
     d_feedforward: int = 128
     n_frequencies: int = 32
     frequency_scale: float = 6.0
+    canonical_frame: bool = True
 
     @classmethod
     def preset(cls, name: str) -> "ModelConfig":
@@ -166,6 +177,13 @@ class OrientationTransformer(nn.Module):
         confidence_logit
             ``(B,)``.
         """
+        if self.config.canonical_frame:
+            # make_tokens puts the strongest peak first.
+            # In float64, cast back: float32 trigonometry can round a pattern
+            # differently depending on its place in the batch.
+            phi = torch.atan2(tokens[:, 0, 1].double(), tokens[:, 0, 0].double())
+            turned = _turn(tokens[..., :2].double(), -phi).to(tokens.dtype)
+            tokens = torch.cat([turned, tokens[..., 2:]], -1)
         xy = tokens[..., :2]
         angles = 2 * math.pi * xy @ self.frequencies
         features = torch.cat([tokens, torch.sin(angles), torch.cos(angles)], dim=-1)
@@ -177,6 +195,10 @@ class OrientationTransformer(nn.Module):
         matrices = rotation_from_6d(
             _head(self.orientation_head, summary).view(-1, self.n_phases, 6)
         )
+        if self.config.canonical_frame:
+            # Spots turned by -phi belong to R * Rz(-phi): undo it.
+            turn = _z_rotation(phi)[:, None]
+            matrices = (matrices.double() @ turn).to(matrices.dtype)
         return (
             _head(self.phase_head, summary),
             matrices,
@@ -228,6 +250,21 @@ class OrientationTransformer(nn.Module):
         finally:
             if tmp.exists():
                 tmp.unlink()
+
+
+def _turn(xy: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
+    """Turn detector-frame points ``(B, N, 2)`` by ``phi`` ``(B,)`` radians."""
+    c, s = torch.cos(phi)[:, None], torch.sin(phi)[:, None]
+    x, y = xy[..., 0], xy[..., 1]
+    return torch.stack([c * x - s * y, s * x + c * y], -1)
+
+
+def _z_rotation(phi: torch.Tensor) -> torch.Tensor:
+    """Matrices ``(B, 3, 3)`` of ``Rz(phi)`` in orix's ``to_matrix`` convention."""
+    c, s = torch.cos(phi), torch.sin(phi)
+    zero, one = torch.zeros_like(phi), torch.ones_like(phi)
+    rows = [[c, -s, zero], [s, c, zero], [zero, zero, one]]
+    return torch.stack([torch.stack(r, -1) for r in rows], -2)
 
 
 def _head(layer: nn.Linear, summary: torch.Tensor) -> torch.Tensor:
@@ -296,7 +333,9 @@ def load_model(
         model = OrientationTransformer(
             phases,
             TokenSettings(**description["token_settings"]),
-            ModelConfig(**description["model_config"]),
+            # Files written before the canonical frame existed were trained
+            # without it.
+            ModelConfig(**{"canonical_frame": False, **description["model_config"]}),
             description.get("training", {}),
         )
         model.load_state_dict(payload["state_dict"])

@@ -1,3 +1,4 @@
+import json
 import math
 
 import numpy as np
@@ -241,3 +242,44 @@ def test_outputs_do_not_depend_on_the_batch_a_pattern_is_in(tiny_model):
             part = tiny_model(tokens[start:stop], mask[start:stop])
             for a, b in zip(whole, part, strict=True):
                 assert torch.equal(a[start:stop], b)
+
+
+def test_canonical_frame_turns_with_the_pattern():
+    # Turning every spot by +phi is the rotation R * Rz(phi) (the augmentation's
+    # convention): a canonical-frame model must answer exactly that.
+    from pyxem_transformer.augment import _rotate_about_z
+
+    model = OrientationTransformer(
+        [phases.cu()], TokenSettings(n_tokens=8), ModelConfig(canonical_frame=True)
+    ).eval()
+    rng = np.random.default_rng(3)
+    tokens = rng.normal(0, 0.5, (5, 8, 4)).astype(np.float32)
+    tokens[..., 3] = np.sort(rng.random((5, 8)), axis=1)[:, ::-1]  # strongest first
+    mask = np.ones((5, 8), bool)
+    phi = rng.uniform(0, 2 * np.pi, 5)
+    c, s = np.cos(phi)[:, None], np.sin(phi)[:, None]
+    turned = tokens.copy()
+    turned[..., 0] = c * tokens[..., 0] - s * tokens[..., 1]
+    turned[..., 1] = s * tokens[..., 0] + c * tokens[..., 1]
+    turned[..., 2] = np.hypot(turned[..., 0], turned[..., 1])
+    tokens[..., 2] = np.hypot(tokens[..., 0], tokens[..., 1])
+    with torch.inference_mode():
+        _, before, _ = model(torch.from_numpy(tokens), torch.from_numpy(mask))
+        _, after, _ = model(torch.from_numpy(turned), torch.from_numpy(mask))
+    q = Rotation.from_matrix(before[:, 0].numpy().astype(float)).data
+    expected = Rotation(_rotate_about_z(q, phi)).to_matrix()
+    np.testing.assert_allclose(after[:, 0].numpy(), expected, atol=2e-4)
+
+
+def test_checkpoints_without_the_canonical_flag_load_as_trained(tmp_path, tiny_model):
+    # Models saved before ModelConfig.canonical_frame existed read tokens in
+    # the detector frame: loading must keep it that way.
+    path = tmp_path / "old.pt"
+    tiny_model.save(path)
+    payload = torch.load(path, weights_only=True)
+    description = json.loads(payload["description"])
+    del description["model_config"]["canonical_frame"]
+    payload["description"] = json.dumps(description)
+    torch.save(payload, path)
+    assert tiny_model.config.canonical_frame  # the default for new models
+    assert not load_model(path).config.canonical_frame
