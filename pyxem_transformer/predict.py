@@ -19,6 +19,10 @@ __all__ = ["Prediction", "predict_tokens", "resolve_device"]
 
 #: Patterns with fewer tokens than this are flagged (``too_few_tokens``).
 MIN_TOKENS = 3
+#: Pairing radii (1/Å) of the fit from the network's start: it starts within
+#: a few degrees (docs/models.md), so four iterations from 0.06 1/Å do what
+#: seven from 0.12 did for the earlier, less accurate networks.
+FIT_RADII = (0.06, 0.04, 0.03, 0.03)
 #: Refinements that pair less than this fraction of the tokens' weight
 #: restart from tilted starts (see ``_refine_best``).
 RESTART_BELOW = 0.7
@@ -27,6 +31,12 @@ RESTART_BELOW = 0.7
 RESTART_PENALTY = 0.02
 #: Pairing radii (1/Å) of the short fits that rank the restarts.
 RESTART_RADII = (0.12, 0.08, 0.05, 0.03)
+#: A fit may move the rotation this far (degrees) from the network's (or its
+#: twin's) whatever its residual; farther only where it is trusted.
+GUARD_ANGLE = 1.5
+#: RMS fit residual (1/Å) under which the fit is trusted to move any distance:
+#: peaks that agree to about a quarter pixel at 0.02 1/Å per pixel.
+TRUSTED_RMS = 0.005
 #: Phase index of patterns that could not be indexed (as orix's phase id -1).
 NOT_INDEXED = -1
 
@@ -110,7 +120,7 @@ def _perturbations(angle: float = 10.0) -> torch.Tensor:
     return _rodrigues(deltas)
 
 
-def _refine_with_twin(start, tokens, mask, lattice, lam):
+def _refine_with_twin(start, tokens, mask, lattice, lam, radii=FIT_RADII):
     """Refine ``R`` and ``R * Rz(180°)``; keep the one closer to the sphere.
 
     Their spot positions fit equally well, but the Ewald sphere's curvature
@@ -125,6 +135,7 @@ def _refine_with_twin(start, tokens, mask, lattice, lam):
         mask.repeat(2, 1),
         lattice,
         lam,
+        radii=radii,
     )
     pick = both.excitation_rms[n:] < both.excitation_rms[:n]
 
@@ -135,15 +146,17 @@ def _refine_with_twin(start, tokens, mask, lattice, lam):
     return Refinement(*(choose(a) for a in both))
 
 
-def _refine_best(model, matrices, phase, tokens, mask, restarts=True):
+def _refine_best(model, matrices, phase, tokens, mask, restarts=False, guard=False):
     """Refine each pattern's best rotation (and pick it or its Friedel twin).
 
     Where the fit stays poor (less than ``RESTART_BELOW`` of the tokens'
     weight paired), the network was too far off for the fit to converge:
     the refinement restarts from eight starts tilted by 10° and keeps the
     candidate with the best fit score (paired weight, penalised for
-    residuals above the best candidate's). Each pattern is decided alone, so
-    results do not depend on how patterns are batched.
+    residuals above the best candidate's). With ``guard``, :func:`_guard`
+    then keeps the network's rotation where the fit moved far from it without
+    fitting the peaks closely. Each pattern is decided alone, so results do
+    not depend on how patterns are batched.
     """
     voltage = model.training_info.get("simulation", {}).get("accelerating_voltage", 200)
     lam = wavelength(voltage)
@@ -155,7 +168,7 @@ def _refine_best(model, matrices, phase, tokens, mask, restarts=True):
         start = matrices[here].float()
         t, m = tokens[here].float(), mask[here]
         fit = _refine_with_twin(start, t, m, lattice, lam)
-        best = fit.matrices
+        best, residual = fit.matrices, fit.rms.clone()
         threshold = RESTART_BELOW if restarts else 0.0
         poor = torch.nonzero(fit.paired < threshold).flatten()
         if poor.numel():
@@ -188,8 +201,34 @@ def _refine_best(model, matrices, phase, tokens, mask, restarts=True):
                     chosen, t[poor][moved], m[poor][moved], lattice, lam
                 )
                 best[poor[moved]] = settled.matrices
+                residual[poor[moved]] = settled.rms
+        if guard:
+            best = _guard(start, best, residual)
         refined[here] = best.to(refined.dtype)
     return refined
+
+
+def _guard(start: torch.Tensor, fitted: torch.Tensor, rms: torch.Tensor):
+    """Keep a fit that moved far from the network only where its peaks agree.
+
+    On noisy patterns the network is the better estimate (it was trained on
+    noisy tokens; the fit pairs spurious peaks and leans on which reflections
+    are excited), so a fit that moved more than ``GUARD_ANGLE`` from the
+    network's rotation, or from its Friedel twin, is kept only where its RMS
+    residual is below ``TRUSTED_RMS``. Otherwise the network's rotation is
+    kept, turned to the twin the fit chose.
+    """
+    twin = torch.diag(torch.tensor([-1.0, -1.0, 1.0], dtype=start.dtype))
+    start_twin = start @ twin
+
+    def angle(a, b):
+        cos = ((a * b).sum((-2, -1)) - 1) / 2  # tr(a^T b)
+        return torch.rad2deg(torch.arccos(cos.clamp(-1.0, 1.0)))
+
+    to_start, to_twin = angle(fitted, start), angle(fitted, start_twin)
+    fallback = torch.where((to_twin < to_start)[:, None, None], start_twin, start)
+    keep = (torch.minimum(to_start, to_twin) <= GUARD_ANGLE) | (rms <= TRUSTED_RMS)
+    return torch.where(keep[:, None, None], fitted, fallback)
 
 
 def _calibrated(logit: torch.Tensor, model: OrientationTransformer) -> torch.Tensor:
@@ -206,7 +245,8 @@ def predict_tokens(
     batch_size: int = 4096,
     device: str | torch.device = "auto",
     refine: bool = True,
-    restarts: bool = True,
+    restarts: bool = False,
+    guard: bool = False,
 ) -> Prediction:
     """Run the model on token arrays in batches.
 
@@ -226,11 +266,22 @@ def predict_tokens(
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
     refine
         Refine the best candidate's rotation against the tokens (see
-        :mod:`pyxem_transformer.refine`); the network alone is a few degrees
-        off, the refinement fixes what the peaks determine.
+        :mod:`pyxem_transformer.refine`): on precise peaks the fit is exact
+        where the network is about a degree off, and it picks the Friedel
+        twin, which the network cannot tell apart.
     restarts
-        Where a refinement pairs few tokens, restart it from tilted starts
-        (slower where the network is far off: noisy data, low symmetry).
+        Where a refinement pairs few tokens, restart it from tilted starts.
+        Off by default: the canonical-frame networks start close enough
+        that restarts rarely change the answer, while on noisy data nearly
+        every pattern pairs few tokens and restarts there cost about three
+        times the fit.
+    guard
+        Keep the network's rotation (turned to the twin the fit chose) where
+        the fit moved it more than ``GUARD_ANGLE`` without fitting the peaks
+        to ``TRUSTED_RMS``. Better on noisy peaks with a correct calibration;
+        off by default because with a calibration a few percent off the
+        network is less reliable and the fit, which absorbs the error, is
+        needed (``tests/test_calibration.py``).
 
     Returns
     -------
@@ -279,7 +330,7 @@ def predict_tokens(
         chosen = matrices[rows, order]  # (b, n_best, 3, 3)
         if refine:
             chosen[:, 0] = _refine_best(
-                model, chosen[:, 0], order[:, 0], t, m, restarts
+                model, chosen[:, 0], order[:, 0], t, m, restarts, guard
             )
         score = probs[rows, order]
         score[:, 0] = _calibrated(conf_logit, model)

@@ -103,3 +103,59 @@ def test_refinement_captures_starts_tilted_ten_degrees_off():
     narrow = _refine_from_tilted_starts(10.0, excitation_cut=0.1)
     assert np.mean(after < 2) > 0.95
     assert np.mean(narrow < 2) < np.mean(after < 2) - 0.05
+
+
+def test_guard_keeps_the_network_where_a_loose_fit_strays():
+    from pyxem_transformer.predict import GUARD_ANGLE, TRUSTED_RMS, _guard
+
+    def rz(deg):
+        return torch.as_tensor(
+            Rotation.from_axes_angles([0, 0, 1], np.deg2rad(deg)).to_matrix()[0],
+            dtype=torch.float32,
+        )
+
+    def rx(deg):
+        return torch.as_tensor(
+            Rotation.from_axes_angles([1, 0, 0], np.deg2rad(deg)).to_matrix()[0],
+            dtype=torch.float32,
+        )
+
+    start = torch.stack([rx(20.0)] * 4)
+    fitted = torch.stack(
+        [
+            start[0] @ rx(0.5 * GUARD_ANGLE),  # small move: kept
+            start[1] @ rx(4 * GUARD_ANGLE),  # far, loose fit: network kept
+            start[2] @ rx(4 * GUARD_ANGLE),  # far, tight fit: kept
+            start[3] @ rz(180.0) @ rx(0.5 * GUARD_ANGLE),  # the twin: kept
+        ]
+    )
+    rms = torch.tensor([1.0, 1.0, 0.5 * TRUSTED_RMS, 1.0])
+    out = _guard(start, fitted, rms)
+    assert torch.equal(out[[0, 2, 3]], fitted[[0, 2, 3]])
+    assert torch.equal(out[1], start[1])
+    # A stray fit near the twin falls back to the network's twin.
+    stray = (start[1] @ rz(180.0) @ rx(4 * GUARD_ANGLE))[None]
+    back = _guard(start[1:2], stray, torch.tensor([1.0]))
+    torch.testing.assert_close(back[0], start[1] @ rz(180.0))
+
+
+def test_restarts_and_the_guard_are_optional(tiny_model):
+    from pyxem_transformer.predict import predict_tokens
+
+    spots = simulation.simulate_spots(
+        [phases.cu(), phases.cu2o()], 40, seed=6, show_progressbar=False
+    )
+    tokens, mask = make_tokens(spots.peaks, tiny_model.token_settings)
+    plain = predict_tokens(tiny_model, tokens, mask, device="cpu")
+    again = predict_tokens(tiny_model, tokens, mask, device="cpu", restarts=True)
+    norms = np.linalg.norm(again.quaternions, axis=-1)
+    np.testing.assert_allclose(norms, 1.0, atol=1e-5)
+    # The barely trained model is far off on most patterns: restarts act there
+    # and leave the phase choice alone.
+    changed = ~np.all(np.isclose(plain.quaternions, again.quaternions), axis=(1, 2))
+    assert changed.any()
+    np.testing.assert_array_equal(plain.phase_index, again.phase_index)
+    guarded = predict_tokens(tiny_model, tokens, mask, device="cpu", guard=True)
+    np.testing.assert_allclose(
+        np.linalg.norm(guarded.quaternions, axis=-1), 1.0, atol=1e-5
+    )
