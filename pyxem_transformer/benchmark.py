@@ -237,6 +237,7 @@ def run_transformer(
         f"model {'+'.join(p.name for p in model.phases)}, "
         f"{model.token_settings.n_tokens} tokens, d={model.config.d_model}, "
         f"{model.config.n_layers} layers, batched peak finder defaults"
+        + ("" if kwargs.get("refine", True) else ", network only (refine=False)")
     )
     result = _score("transformer", settings, seconds, n, xmap, truth, peak)
     result.stages = rates

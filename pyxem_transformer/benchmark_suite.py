@@ -143,13 +143,17 @@ def run_case(
     Returns
     -------
     results
-        The transformer's result first, then template matching's.
+        The transformer's result first, then template matching's per library
+        step, then the transformer's network alone (``refine=False``).
     """
     model, signal, truth = _sample(case, scan, seed)
     library = case.library_excitation_error or case.excitation_error
     results = [run_transformer(signal, truth, model)]
     for step in library_steps:
         results.append(run_template_matching(signal, truth, library, step))
+    results.append(
+        run_transformer(signal, truth, model, stages=False, memory=False, refine=False)
+    )
     return results
 
 
@@ -222,16 +226,18 @@ def run_suite(
         say(f"[{i}/{len(names)}] {name}: {case.describe()}")
         results = run_case(case, scan, library_steps, seed)
         base = results[1].patterns_per_second
-        labels = ["transformer"] + [
-            f"template matching, {step:g}° library" for step in library_steps
-        ]
+        labels = (
+            ["transformer"]
+            + [f"template matching, {step:g}° library" for step in library_steps]
+            + ["transformer, network only"]
+        )
         for r, label in zip(results, labels, strict=True):
             row = dict(r.row(), case=name, speed_up=r.patterns_per_second / base)
             row["method"] = label
             row["case_settings"] = asdict(case)
             rows.append(row)
             say(
-                f"    {r.name}: {r.patterns_per_second:.0f}/s, median "
+                f"    {label}: {r.patterns_per_second:.0f}/s, median "
                 f"{r.accuracy.median_misorientation:.2f} deg, "
                 f"{r.accuracy.fraction_under_5:.0%} < 5 deg"
             )

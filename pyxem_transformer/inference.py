@@ -66,6 +66,7 @@ def orientation_table(
     n_best: int = 1,
     batch_size: int = 4096,
     device: str = "auto",
+    refine: bool = True,
 ) -> np.ndarray:
     """Return the ``(n, n_best, len(COLUMNS))`` result table of a peak set.
 
@@ -81,6 +82,9 @@ def orientation_table(
         Patterns per forward pass.
     device
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    refine
+        Fit the rotations to the peaks
+        (:func:`pyxem_transformer.predict.predict_tokens`).
 
     Returns
     -------
@@ -89,7 +93,7 @@ def orientation_table(
         (``pyxem_transformer.signals.orientation_map.COLUMNS``).
     """
     tokens, mask = make_tokens(peaks, model.token_settings)
-    p = predict_tokens(model, tokens, mask, n_best, batch_size, device)
+    p = predict_tokens(model, tokens, mask, n_best, batch_size, device, refine)
     n_tokens = np.broadcast_to(p.n_tokens[:, None], p.phase_index.shape)
     return np.concatenate(
         [
@@ -103,12 +107,12 @@ def orientation_table(
 
 
 def _block_table(
-    block, model, scale, offset, finder_kwargs, n_best, batch_size, device
+    block, model, scale, offset, finder_kwargs, n_best, batch_size, device, refine
 ):
     nav = block.shape[:-2]
     images = block.reshape(-1, *block.shape[-2:])
     peaks = find_peaks_batched(images, scale, offset, **finder_kwargs)
-    table = orientation_table(peaks, model, n_best, batch_size, device)
+    table = orientation_table(peaks, model, n_best, batch_size, device, refine)
     return table.reshape(*nav, n_best, len(COLUMNS))
 
 
@@ -128,6 +132,7 @@ def map_vectors(
     device: str = "auto",
     lazy_output: bool = False,
     navigation_axes: list[dict] | None = None,
+    refine: bool = True,
 ):
     """Map orientation and phase from pyxem ``DiffractionVectors``.
 
@@ -137,7 +142,7 @@ def map_vectors(
         Ragged pyxem ``DiffractionVectors`` of a line or map scan, with
         ``kx``, ``ky`` (and ideally ``intensity``) columns in 1/Å relative to
         the direct beam.
-    model, n_best, batch_size, device
+    model, n_best, batch_size, device, refine
         As for ``get_orientation_map_transformer``.
     lazy_output
         Return a lazy result signal.
@@ -157,7 +162,7 @@ def map_vectors(
         )
     nav_shape = vectors.axes_manager.navigation_shape[::-1]
     peaks = peaks_from_diffraction_vectors(vectors)
-    table = orientation_table(peaks, model, n_best, batch_size, device)
+    table = orientation_table(peaks, model, n_best, batch_size, device, refine)
     table = table.reshape(*nav_shape, n_best, len(COLUMNS))
     axes = navigation_axes if navigation_axes is not None else _navigation_axes(vectors)
     return result_signal(table, model.phases, axes, lazy=lazy_output)
@@ -174,6 +179,7 @@ def map_orientations(
     n_best: int = 1,
     lazy_output: bool | None = None,
     show_progressbar: bool | None = None,
+    refine: bool = True,
 ):
     """Map orientation and phase of every pattern of a calibrated scan.
 
@@ -192,6 +198,8 @@ def map_orientations(
     model
         The model.
     peak_kwargs, vectors, batch_size, device, n_best, lazy_output, show_progressbar
+        As for ``get_orientation_map_transformer``.
+    refine
         As for ``get_orientation_map_transformer``.
     """
     model = _check_model(model)
@@ -229,6 +237,7 @@ def map_orientations(
             device=device,
             lazy_output=lazy,
             navigation_axes=nav_axes,
+            refine=refine,
         )
 
     run_block = functools.partial(
@@ -239,6 +248,7 @@ def map_orientations(
         n_best=n_best,
         batch_size=batch_size,
         device=device,
+        refine=refine,
     )
     if signal._lazy:
         data = signal.data

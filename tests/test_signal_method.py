@@ -77,3 +77,26 @@ def test_wrong_dimensions_are_refused():
 def test_bad_arguments_are_named(kwargs, match, tiny_model):
     with pytest.raises((ValueError, TypeError), match=match):
         _signal().get_orientation_map_transformer(tiny_model, **kwargs)
+
+
+def test_refine_false_returns_the_network_answer(tiny_model):
+    from pyxem_transformer import data, phases
+    from pyxem_transformer._validation import reciprocal_calibration
+    from pyxem_transformer.peaks import find_peaks_batched
+    from pyxem_transformer.predict import predict_tokens
+    from pyxem_transformer.tokens import make_tokens
+
+    s, _ = data.simulated_grains(
+        [phases.cu(), phases.cu2o()], scan_shape=(4, 4), n_grains=3, seed=11
+    )
+    options = dict(show_progressbar=False, calibration_check=False)
+    fast = s.get_orientation_map_transformer(tiny_model, refine=False, **options)
+    fitted = s.get_orientation_map_transformer(tiny_model, **options)
+    scale, offset = reciprocal_calibration(s)
+    images = s.data.reshape(-1, *s.data.shape[-2:])
+    peaks = find_peaks_batched(images, tuple(scale), tuple(offset))
+    tokens, mask = make_tokens(peaks, tiny_model.token_settings)
+    raw = predict_tokens(tiny_model, tokens, mask, refine=False, device="cpu")
+    quaternions = fast.data[..., 0, :4].reshape(-1, 4)
+    np.testing.assert_allclose(quaternions, raw.quaternions[:, 0], atol=1e-6)
+    assert not np.allclose(fitted.data[..., 0, :4].reshape(-1, 4), quaternions)
