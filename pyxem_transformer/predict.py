@@ -37,6 +37,9 @@ GUARD_ANGLE = 1.5
 #: RMS fit residual (1/Å) under which the fit is trusted to move any distance:
 #: peaks that agree to about a quarter pixel at 0.02 1/Å per pixel.
 TRUSTED_RMS = 0.005
+#: ``Rz(180°)``: a zero-order pattern's rotation ``R`` and ``R @ FRIEDEL_TWIN``
+#: give the same spot positions.
+FRIEDEL_TWIN = torch.diag(torch.tensor([-1.0, -1.0, 1.0]))
 #: Phase index of patterns that could not be indexed (as orix's phase id -1).
 NOT_INDEXED = -1
 
@@ -128,7 +131,7 @@ def _refine_with_twin(start, tokens, mask, lattice, lam, radii=FIT_RADII):
     lie closer to the sphere (smaller RMS excitation error) is kept.
     """
     n = start.shape[0]
-    twin = torch.diag(torch.tensor([-1.0, -1.0, 1.0], dtype=start.dtype))
+    twin = FRIEDEL_TWIN.to(start)
     both = refine_rotations(
         torch.cat([start, start @ twin]),
         tokens.repeat(2, 1, 1),
@@ -218,7 +221,7 @@ def _guard(start: torch.Tensor, fitted: torch.Tensor, rms: torch.Tensor):
     residual is below ``TRUSTED_RMS``. Otherwise the network's rotation is
     kept, turned to the twin the fit chose.
     """
-    twin = torch.diag(torch.tensor([-1.0, -1.0, 1.0], dtype=start.dtype))
+    twin = FRIEDEL_TWIN.to(start)
     start_twin = start @ twin
 
     def angle(a, b):
