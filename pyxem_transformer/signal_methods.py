@@ -111,6 +111,7 @@ def get_orientation_map_transformer(
     """
     check_diffraction_signal(self)
     _check_counts(n_best=n_best, batch_size=batch_size)
+    _check_flags(refine=refine)
     if str(device).split(":")[0] not in _DEVICES:
         raise ValueError(f"`device` must be one of {_DEVICES}, got {device!r}.")
     if peak_kwargs is not None and not isinstance(peak_kwargs, dict):
@@ -174,6 +175,7 @@ def vectors_get_orientation_map_transformer(
     from .inference import map_vectors
 
     _check_counts(n_best=n_best, batch_size=batch_size)
+    _check_flags(refine=refine)
     return map_vectors(
         self,
         model,
@@ -189,6 +191,13 @@ def _check_counts(**values: int) -> None:
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+
+
+def _check_flags(**values: bool) -> None:
+    # A string such as "False" is truthy: refuse it rather than act on it.
+    for name, value in values.items():
+        if not isinstance(value, bool):
+            raise TypeError(f"`{name}` must be True or False, got {value!r}.")
 
 
 def attach_signal_methods() -> None:

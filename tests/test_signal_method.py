@@ -72,6 +72,7 @@ def test_wrong_dimensions_are_refused():
         ({"peak_kwargs": 3}, "peak_kwargs"),
         ({"peak_kwargs": {"threshold": 1}}, "Unknown option"),
         ({"peak_kwargs": {"finder": "magic"}}, "finder"),
+        ({"refine": "False"}, "refine"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, match, tiny_model):
