@@ -158,9 +158,10 @@ def refine_rotations(
         Wide on purpose: where the start is several degrees off, the true
         reflections are far from the sphere at the start (a 10° tilt moves
         ``s`` of a 1 1/Å reflection by about 0.17 1/Å) and must stay
-        candidates. In the benchmark's ``cu-free`` case 0.3 took the
-        fraction under 2° from 89% (cut 0.2) to 99%; much wider cuts let
-        wrong pairs in and lost accuracy on hcp Ti in trials.
+        candidates. In the benchmark's ``cu-free`` case (models of
+        2026-11-24) 0.3 took the fraction under 2° from 89% (cut 0.2) to 99%.
+        Much wider cuts let wrong pairs in (worse on hcp Ti in hand-run
+        trials, not in the shipped benchmark).
     excitation_weight
         Weight of the excitation-error residuals relative to positions. If
         None (default), it adapts per pattern and iteration to
