@@ -33,7 +33,7 @@ __all__ = [
     "check_reciprocal_range",
     "check_calibration",
     "estimate_calibration",
-    "warn_if_miscalibrated",
+    "calibration_for_mapping",
 ]
 
 
@@ -106,23 +106,62 @@ class CalibrationCheck:
             f"from {self.n_peaks} peaks in {self.n_patterns} patterns"
         )
 
+    @property
+    def reliable(self) -> bool:
+        """True if the estimate is precise enough to map with.
+
+        Its scale uncertainty is below a quarter of the tolerance and its
+        centre uncertainty below half the centre tolerance, from at least 50
+        matched peaks.
+        """
+        return (
+            self.n_peaks >= 50
+            and self.scale_uncertainty <= self.tolerance / 4
+            and self.centre_uncertainty <= self.centre_tolerance / 2
+        )
+
+    def corrected(
+        self, scale: tuple[float, float], offset: tuple[float, float]
+    ) -> tuple[tuple[float, float], tuple[float, float]]:
+        """Return the corrected ``(scale, offset)`` of the two signal axes.
+
+        The scale becomes ``self.scale * scale`` and the offsets are set so
+        the direct beam sits at 0 1/Å.
+
+        Parameters
+        ----------
+        scale, offset
+            The checked signal's ``(x, y)`` signal-axis calibration in 1/Å.
+
+        Returns
+        -------
+        scale, offset
+            The corrected calibration, ``(x, y)`` each.
+        """
+        new_scale, new_offset = [], []
+        for step, start, centre in zip(scale, offset, self.centre_offset, strict=True):
+            pixel = (centre - start) / step  # the direct beam, in pixels
+            new_scale.append(float(step * self.scale))
+            new_offset.append(float(-pixel * step * self.scale))
+        return tuple(new_scale), tuple(new_offset)
+
     def apply(self, signal) -> None:
         """Correct the signal's signal-axis calibration in place.
 
         The scale becomes ``scale * old scale`` and the offsets are set so
-        the direct beam sits at 0 1/Å.
+        the direct beam sits at 0 1/Å (:meth:`corrected`).
 
         Parameters
         ----------
         signal
             The pyxem ``Diffraction2D`` that was checked.
         """
-        for axis, centre in zip(
-            signal.axes_manager.signal_axes, self.centre_offset, strict=True
-        ):
-            pixel = (centre - axis.offset) / axis.scale  # direct beam, pixels
-            axis.scale = axis.scale * self.scale
-            axis.offset = -pixel * axis.scale
+        axes = signal.axes_manager.signal_axes
+        scale, offset = self.corrected(
+            tuple(a.scale for a in axes), tuple(a.offset for a in axes)
+        )
+        for axis, step, start in zip(axes, scale, offset, strict=True):
+            axis.scale, axis.offset = step, start
 
 
 def _nearest(lattice: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -457,8 +496,17 @@ def _tolerances(model) -> tuple[float, float]:
     return scale, float(augmentation.get("centre_offset", 0.01))
 
 
-def warn_if_miscalibrated(signal, model, peak_kwargs: dict | None = None) -> None:
-    """Warn if the signal's calibration is off by more than the model absorbs.
+def calibration_for_mapping(
+    signal, model, peak_kwargs: dict | None = None, correct: bool = True
+) -> tuple[CalibrationCheck | None, bool]:
+    """Check the calibration before mapping; warn, and correct where it is off.
+
+    Where the scale or centre is further off than the model absorbs
+    (:attr:`CalibrationCheck.within_tolerance`), a
+    :class:`CalibrationWarning` is raised and, with ``correct`` and a
+    :attr:`~CalibrationCheck.reliable` estimate, the map should be made with
+    the estimated calibration (:meth:`CalibrationCheck.corrected`). The
+    signal itself is never changed.
 
     Parameters
     ----------
@@ -468,6 +516,15 @@ def warn_if_miscalibrated(signal, model, peak_kwargs: dict | None = None) -> Non
         The model it will be mapped with.
     peak_kwargs
         Options of :func:`pyxem_transformer.peaks.find_peaks_batched`.
+    correct
+        Map with the estimate where the stored calibration is off.
+
+    Returns
+    -------
+    check
+        The check (None if it could not be made).
+    use_estimate
+        True if the map should use ``check.corrected(...)``.
     """
     try:
         check = check_calibration(signal, model, peak_kwargs=peak_kwargs)
@@ -475,15 +532,35 @@ def warn_if_miscalibrated(signal, model, peak_kwargs: dict | None = None) -> Non
         warnings.warn(
             f"Could not check the calibration: {error}", CalibrationWarning, 3
         )
-        return
-    if not check.within_tolerance:
-        warnings.warn(
-            f"The signal's calibration looks off: {check}. The model tolerates "
-            f"about ±{check.tolerance:.0%} in scale and {check.centre_tolerance} "
-            "1/Å of centre offset. Correct it with "
-            "`pyxem_transformer.check_calibration(s, model).apply(s)` (or "
-            "`s.center_direct_beam()` for the centre), or pass "
-            "`calibration_check=False` if the calibration is known to be right.",
-            CalibrationWarning,
-            stacklevel=3,
+        return None, False
+    if check.within_tolerance:
+        return check, False
+    use_estimate = correct and check.reliable
+    if use_estimate:
+        action = (
+            "Mapping with the estimated calibration instead (the signal is "
+            "unchanged; `pyxem_transformer.check_calibration(s, model).apply(s)` "
+            "corrects it). Pass `calibration_check='warn'` to map with the "
+            "stored calibration"
         )
+    elif correct:
+        action = (
+            "The estimate is too uncertain to map with: correct the calibration "
+            "with `pyxem_transformer.check_calibration(s, model).apply(s)` (or "
+            "`s.center_direct_beam()` for the centre)"
+        )
+    else:
+        action = (
+            "Correct it with `pyxem_transformer.check_calibration(s, model)"
+            ".apply(s)` (or `s.center_direct_beam()` for the centre), pass "
+            "`calibration_check=True` to map with the estimate"
+        )
+    warnings.warn(
+        f"The signal's calibration looks off: {check}. The model tolerates "
+        f"about ±{check.tolerance:.0%} in scale and {check.centre_tolerance} "
+        f"1/Å of centre offset. {action}, or `calibration_check=False` if the "
+        "calibration is known to be right.",
+        CalibrationWarning,
+        stacklevel=3,
+    )
+    return check, use_estimate

@@ -123,6 +123,14 @@ def _navigation_axes(signal) -> list[dict]:
     ]
 
 
+def _recalibrated(peaks: PeakSet, stored: tuple, corrected: tuple) -> PeakSet:
+    """Move peaks found with the ``stored`` calibration to the ``corrected`` one."""
+    (scale, offset), (new_scale, new_offset) = stored, corrected
+    kx = new_offset[0] + (peaks.kx - offset[0]) / scale[0] * new_scale[0]
+    ky = new_offset[1] + (peaks.ky - offset[1]) / scale[1] * new_scale[1]
+    return PeakSet(kx=kx, ky=ky, intensity=peaks.intensity, offsets=peaks.offsets)
+
+
 def map_vectors(
     vectors,
     model: OrientationTransformer,
@@ -133,6 +141,7 @@ def map_vectors(
     lazy_output: bool = False,
     navigation_axes: list[dict] | None = None,
     refine: bool = True,
+    recalibrate: tuple | None = None,
 ):
     """Map orientation and phase from pyxem ``DiffractionVectors``.
 
@@ -148,6 +157,9 @@ def map_vectors(
         Return a lazy result signal.
     navigation_axes
         Axis descriptions for the result; default: the vectors' own.
+    recalibrate
+        ``((scale, offset), (new_scale, new_offset))``: the vectors were found
+        with the first signal-axis calibration and are mapped in the second.
 
     Returns
     -------
@@ -162,6 +174,8 @@ def map_vectors(
         )
     nav_shape = vectors.axes_manager.navigation_shape[::-1]
     peaks = peaks_from_diffraction_vectors(vectors)
+    if recalibrate is not None:
+        peaks = _recalibrated(peaks, *recalibrate)
     table = orientation_table(peaks, model, n_best, batch_size, device, refine)
     table = table.reshape(*nav_shape, n_best, len(COLUMNS))
     axes = navigation_axes if navigation_axes is not None else _navigation_axes(vectors)
@@ -180,6 +194,7 @@ def map_orientations(
     lazy_output: bool | None = None,
     show_progressbar: bool | None = None,
     refine: bool = True,
+    calibration: tuple | None = None,
 ):
     """Map orientation and phase of every pattern of a calibrated scan.
 
@@ -201,6 +216,10 @@ def map_orientations(
         As for ``get_orientation_map_transformer``.
     refine
         As for ``get_orientation_map_transformer``.
+    calibration
+        ``(scale, offset)`` of the signal axes, ``(x, y)`` each, in 1/Å, to
+        use instead of the signal's own (e.g. a corrected one from
+        :meth:`pyxem_transformer.calibration.CalibrationCheck.corrected`).
     """
     model = _check_model(model)
     if not 1 <= n_best <= model.n_phases:
@@ -210,7 +229,8 @@ def map_orientations(
         )
     method, finder_kwargs = _split_peak_kwargs(peak_kwargs)
     scales, offsets = reciprocal_calibration(signal)
-    scale, offset = tuple(scales), tuple(offsets)
+    stored = (tuple(scales), tuple(offsets))
+    scale, offset = calibration if calibration is not None else stored
     lazy = signal._lazy if lazy_output is None else bool(lazy_output)
     nav_shape = signal.axes_manager.navigation_shape[::-1]
     nav_axes = _navigation_axes(signal)
@@ -238,6 +258,7 @@ def map_orientations(
             lazy_output=lazy,
             navigation_axes=nav_axes,
             refine=refine,
+            recalibrate=None if calibration is None else (stored, calibration),
         )
 
     run_block = functools.partial(

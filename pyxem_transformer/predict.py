@@ -15,7 +15,7 @@ from .refine import (
 )
 from .rotations import matrix_to_quaternion
 
-__all__ = ["Prediction", "predict_tokens", "resolve_device"]
+__all__ = ["Prediction", "predict_tokens", "prior_sigma", "resolve_device"]
 
 #: Patterns with fewer tokens than this are flagged (``too_few_tokens``).
 MIN_TOKENS = 3
@@ -23,6 +23,11 @@ MIN_TOKENS = 3
 #: a few degrees (docs/models.md), so four iterations from 0.06 1/Å do what
 #: seven from 0.12 did for the earlier, less accurate networks.
 FIT_RADII = (0.06, 0.04, 0.03, 0.03)
+#: Lattice points per pattern the fit and its polish consider (those nearest
+#: the sphere at the start): 128 gave the same accuracy as 256 on the
+#: benchmark's cu, ti and cu_cu2o samples in hand-run checks, with fewer
+#: distances to compute; 64 lost Friedel twins on cu_cu2o-free.
+FIT_CANDIDATES = 128
 #: Refinements that pair less than this fraction of the tokens' weight
 #: restart from tilted starts (see ``_refine_best``).
 RESTART_BELOW = 0.7
@@ -31,12 +36,16 @@ RESTART_BELOW = 0.7
 RESTART_PENALTY = 0.02
 #: Pairing radii (1/Å) of the short fits that rank the restarts.
 RESTART_RADII = (0.12, 0.08, 0.05, 0.03)
-#: A fit may move the rotation this far (degrees) from the network's (or its
-#: twin's) whatever its residual; farther only where it is trusted.
-GUARD_ANGLE = 1.5
-#: RMS fit residual (1/Å) under which the fit is trusted to move any distance:
-#: peaks that agree to about a quarter pixel at 0.02 1/Å per pixel.
-TRUSTED_RMS = 0.005
+#: Median / sigma of the angle of a rotation error that is Gaussian with
+#: standard deviation sigma about each axis (the Maxwell distribution): turns
+#: a network's validation median into the spread of its prior in the fit.
+MEDIAN_PER_SIGMA = 1.538
+#: RMS fit residual (1/Å) under which peaks hold the tilt on their own (about
+#: a quarter pixel at 0.02 1/Å per pixel): such fits are polished without the
+#: prior before the Friedel twin is chosen.
+PRECISE_RMS = 0.005
+#: Pairing radii (1/Å) of that polish.
+POLISH_RADII = (0.03, 0.03)
 #: ``Rz(180°)``: a zero-order pattern's rotation ``R`` and ``R @ FRIEDEL_TWIN``
 #: give the same spot positions.
 FRIEDEL_TWIN = torch.diag(torch.tensor([-1.0, -1.0, 1.0]))
@@ -123,23 +132,49 @@ def _perturbations(angle: float = 10.0) -> torch.Tensor:
     return _rodrigues(deltas)
 
 
-def _refine_with_twin(start, tokens, mask, lattice, lam, radii=FIT_RADII):
+def _refine_with_twin(
+    start, tokens, mask, lattice, lam, radii=FIT_RADII, prior_sigma=None
+):
     """Refine ``R`` and ``R * Rz(180°)``; keep the one closer to the sphere.
 
     Their spot positions fit equally well, but the Ewald sphere's curvature
     excites different reflections, so the one whose paired lattice points
     lie closer to the sphere (smaller RMS excitation error) is kept.
+
+    With ``prior_sigma``, the start is a prior of the fit
+    (:func:`~pyxem_transformer.refine.refine_rotations`). Where the peaks are
+    then fitted to better than ``PRECISE_RMS``, they fix the tilt on their
+    own, and the prior would blur the twin choice: both candidates are
+    polished without it (``POLISH_RADII``) before the choice.
     """
     n = start.shape[0]
     twin = FRIEDEL_TWIN.to(start)
+    tokens2, mask2 = tokens.repeat(2, 1, 1), mask.repeat(2, 1)
     both = refine_rotations(
         torch.cat([start, start @ twin]),
-        tokens.repeat(2, 1, 1),
-        mask.repeat(2, 1),
+        tokens2,
+        mask2,
         lattice,
         lam,
         radii=radii,
+        candidates=FIT_CANDIDATES,
+        prior_sigma=prior_sigma,
     )
+    if prior_sigma is not None:
+        precise = (both.rms[:n] < PRECISE_RMS) & (both.rms[n:] < PRECISE_RMS)
+        rows = torch.nonzero(torch.cat([precise, precise])).flatten()
+        if rows.numel():
+            polished = refine_rotations(
+                both.matrices[rows],
+                tokens2[rows],
+                mask2[rows],
+                lattice,
+                lam,
+                radii=POLISH_RADII,
+                candidates=FIT_CANDIDATES,
+            )
+            for full, part in zip(both, polished, strict=True):
+                full[rows] = part
     pick = both.excitation_rms[n:] < both.excitation_rms[:n]
 
     def choose(a):
@@ -149,29 +184,52 @@ def _refine_with_twin(start, tokens, mask, lattice, lam, radii=FIT_RADII):
     return Refinement(*(choose(a) for a in both))
 
 
-def _refine_best(model, matrices, phase, tokens, mask, restarts=False, guard=False):
+def prior_sigma(model: OrientationTransformer) -> float | None:
+    """Return the spread (radians) of the network's rotations as a fit prior.
+
+    From the model's validation median misorientation
+    (``training_info["validation"]``) over ``MEDIAN_PER_SIGMA``; None for a
+    model without validation figures (then the fit has no prior).
+
+    Parameters
+    ----------
+    model
+        A trained model.
+
+    Returns
+    -------
+    sigma
+        Standard deviation about each axis, in radians, or None.
+    """
+    median = model.training_info.get("validation", {}).get("median_misorientation")
+    if median is None or not np.isfinite(median) or median <= 0:
+        return None
+    return float(np.deg2rad(median / MEDIAN_PER_SIGMA))
+
+
+def _refine_best(model, matrices, phase, tokens, mask, restarts=False):
     """Refine each pattern's best rotation (and pick it or its Friedel twin).
 
     Where the fit stays poor (less than ``RESTART_BELOW`` of the tokens'
     weight paired), the network was too far off for the fit to converge:
     the refinement restarts from eight starts tilted by 10° and keeps the
     candidate with the best fit score (paired weight, penalised for
-    residuals above the best candidate's). With ``guard``, :func:`_guard`
-    then keeps the network's rotation where the fit moved far from it without
-    fitting the peaks closely. Each pattern is decided alone, so results do
-    not depend on how patterns are batched.
+    residuals above the best candidate's). The network's rotation is the
+    fit's prior (:func:`prior_sigma`). Each pattern is decided alone, so
+    results do not depend on how patterns are batched.
     """
     voltage = model.training_info.get("simulation", {}).get("accelerating_voltage", 200)
     lam = wavelength(voltage)
     refined = matrices.clone()
+    sigma = prior_sigma(model)
     for index, lattice in enumerate(_lattices(model, matrices.device)):
         here = torch.nonzero(phase == index).flatten()
         if here.numel() == 0:
             continue
         start = matrices[here].float()
         t, m = tokens[here].float(), mask[here]
-        fit = _refine_with_twin(start, t, m, lattice, lam)
-        best, residual = fit.matrices, fit.rms.clone()
+        fit = _refine_with_twin(start, t, m, lattice, lam, prior_sigma=sigma)
+        best = fit.matrices
         threshold = RESTART_BELOW if restarts else 0.0
         poor = torch.nonzero(fit.paired < threshold).flatten()
         if poor.numel():
@@ -202,36 +260,10 @@ def _refine_best(model, matrices, phase, tokens, mask, restarts=False, guard=Fal
                 chosen = again.matrices.view(n_poor, k, 3, 3)[moved, choice[moved] - 1]
                 settled = _refine_with_twin(
                     chosen, t[poor][moved], m[poor][moved], lattice, lam
-                )
+                )  # no prior: the restart left the network's answer
                 best[poor[moved]] = settled.matrices
-                residual[poor[moved]] = settled.rms
-        if guard:
-            best = _guard(start, best, residual)
         refined[here] = best.to(refined.dtype)
     return refined
-
-
-def _guard(start: torch.Tensor, fitted: torch.Tensor, rms: torch.Tensor):
-    """Keep a fit that moved far from the network only where its peaks agree.
-
-    On noisy patterns the network is the better estimate (it was trained on
-    noisy tokens; the fit pairs spurious peaks and leans on which reflections
-    are excited), so a fit that moved more than ``GUARD_ANGLE`` from the
-    network's rotation, or from its Friedel twin, is kept only where its RMS
-    residual is below ``TRUSTED_RMS``. Otherwise the network's rotation is
-    kept, turned to the twin the fit chose.
-    """
-    twin = FRIEDEL_TWIN.to(start)
-    start_twin = start @ twin
-
-    def angle(a, b):
-        cos = ((a * b).sum((-2, -1)) - 1) / 2  # tr(a^T b)
-        return torch.rad2deg(torch.arccos(cos.clamp(-1.0, 1.0)))
-
-    to_start, to_twin = angle(fitted, start), angle(fitted, start_twin)
-    fallback = torch.where((to_twin < to_start)[:, None, None], start_twin, start)
-    keep = (torch.minimum(to_start, to_twin) <= GUARD_ANGLE) | (rms <= TRUSTED_RMS)
-    return torch.where(keep[:, None, None], fitted, fallback)
 
 
 def _calibrated(logit: torch.Tensor, model: OrientationTransformer) -> torch.Tensor:
@@ -249,7 +281,6 @@ def predict_tokens(
     device: str | torch.device = "auto",
     refine: bool = True,
     restarts: bool = False,
-    guard: bool = False,
 ) -> Prediction:
     """Run the model on token arrays in batches.
 
@@ -278,13 +309,6 @@ def predict_tokens(
         that restarts rarely change the answer, while on noisy data nearly
         every pattern pairs few tokens and restarts there cost about three
         times the fit.
-    guard
-        Keep the network's rotation (turned to the twin the fit chose) where
-        the fit moved it more than ``GUARD_ANGLE`` without fitting the peaks
-        to ``TRUSTED_RMS``. Better on noisy peaks with a correct calibration;
-        off by default because with a calibration a few percent off the
-        network is less reliable and the fit, which absorbs the error, is
-        needed (``tests/test_calibration.py``).
 
     Returns
     -------
@@ -333,7 +357,7 @@ def predict_tokens(
         chosen = matrices[rows, order]  # (b, n_best, 3, 3)
         if refine:
             chosen[:, 0] = _refine_best(
-                model, chosen[:, 0], order[:, 0], t, m, restarts, guard
+                model, chosen[:, 0], order[:, 0], t, m, restarts
             )
         score = probs[rows, order]
         score[:, 0] = _calibrated(conf_logit, model)

@@ -96,6 +96,25 @@ def _rodrigues(delta: torch.Tensor) -> torch.Tensor:
     return eye + torch.sin(a) * k + (1 - torch.cos(a)) * (k @ k)
 
 
+def _log_rotation(matrices: torch.Tensor) -> torch.Tensor:
+    """Rotation vectors ``delta`` with ``_rodrigues(delta) == matrices``."""
+    cos = ((matrices.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1.0, 1.0)
+    angle = torch.arccos(cos)
+    skew = (
+        torch.stack(
+            [
+                matrices[..., 2, 1] - matrices[..., 1, 2],
+                matrices[..., 0, 2] - matrices[..., 2, 0],
+                matrices[..., 1, 0] - matrices[..., 0, 1],
+            ],
+            -1,
+        )
+        / 2
+    )  # sin(angle) * axis
+    factor = angle / torch.sin(angle).clamp_min(1e-6)
+    return skew * torch.where(angle < 1e-6, torch.ones_like(factor), factor)[..., None]
+
+
 class Refinement(NamedTuple):
     """Result of :func:`refine_rotations`.
 
@@ -131,6 +150,7 @@ def refine_rotations(
     excitation_scale: float = 0.065,
     anisotropy_damping: float = 5.0,
     candidates: int = 256,
+    prior_sigma: float | None = None,
 ) -> "Refinement":
     """Refine rotations so the lattice's projected spots meet the found peaks.
 
@@ -176,6 +196,16 @@ def refine_rotations(
     candidates
         Lattice points per pattern considered: those with the smallest
         excitation errors at the starting orientation.
+    prior_sigma
+        If given, the start is a prior of the fit (a maximum a posteriori
+        estimate): a Gaussian of this standard deviation (radians, about
+        each axis), weighed against the peaks as one more observation at
+        their current position noise, and released (Cauchy-like) where the
+        fit has moved beyond three ``prior_sigma``. Spot positions barely
+        fix the tilt, so on noisy peaks the tilt then leans on the network,
+        which read the intensities; on precise peaks the prior's weight
+        vanishes with the noise. Use the network's own spread
+        (:func:`pyxem_transformer.predict.prior_sigma`).
     anisotropy_damping
         Damping of the anisotropic distortion (elliptical distortion of the
         projection lens); the isotropic scale and the centre are damped 0.05.
@@ -209,6 +239,7 @@ def refine_rotations(
     )
     rms = torch.zeros(n, dtype=dtype, device=dev)
     paired = torch.zeros_like(rms)
+    start = matrices.to(dtype)
     # Only lattice points near the Ewald sphere at the start can pair within
     # a few degrees: keep the closest ones per pattern (fewer distances).
     v0 = torch.einsum("pi,bij->bpj", lattice, m)
@@ -260,6 +291,17 @@ def refine_rotations(
             "bn,bni->bi", use, jx * r[..., :1] + jy * r[..., 1:]
         ) - torch.einsum("bn,bni->bi", ws, js * q_s[..., None])
         a = a + damping * use.sum(1).clamp_min(1e-6)[:, None, None]
+        if prior_sigma is not None:
+            # The start as one more observation of mean weight, with the
+            # peaks' current position variance: the same units as ``a``.
+            towards = _log_rotation(m.transpose(-1, -2) @ start)
+            n_used = (use > 0).sum(1).clamp_min(1)
+            var = (use * (r**2).sum(-1)).sum(1) / use.sum(1).clamp_min(1e-12)
+            lam = var * use.sum(1) / n_used / prior_sigma**2
+            lam = lam / (1 + (towards.norm(dim=-1) / (3 * prior_sigma)) ** 2)
+            a[:, :3, :3] += lam[:, None, None] * torch.eye(3, dtype=dtype, device=dev)
+            b = b.clone()
+            b[:, :3] += lam[:, None] * towards
         step = torch.linalg.solve(a, b)
         # Fewer than three pairs cannot fix a rotation: leave those alone.
         enough = (use > 0).sum(1) >= 3

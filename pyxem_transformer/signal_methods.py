@@ -8,7 +8,7 @@ from typing import Any
 
 import pyxem.signals
 
-from ._validation import check_diffraction_signal
+from ._validation import check_diffraction_signal, reciprocal_calibration
 
 __all__ = [
     "attach_signal_methods",
@@ -30,7 +30,7 @@ def get_orientation_map_transformer(
     n_best: int = 1,
     lazy_output: bool | None = None,
     show_progressbar: bool | None = None,
-    calibration_check: bool = True,
+    calibration_check: bool | str = True,
     refine: bool = True,
 ):
     """Map crystal orientation and phase with a transformer model.
@@ -68,6 +68,11 @@ def get_orientation_map_transformer(
         of up to 256 patterns (:func:`pyxem_transformer.check_calibration`)
         and warn (:class:`~pyxem_transformer.calibration.CalibrationWarning`)
         when they are further off than the model was trained to tolerate.
+        ``True`` (default): then map with the estimated calibration where the
+        estimate is precise (the signal itself is unchanged; the calibration
+        used is stored in the result's ``metadata.Transformer.calibration``).
+        ``"warn"``: warn only and map with the stored calibration.
+        ``False``: no check.
     refine
         Fit each orientation to the found peaks (the default): exact on
         precise peaks, and it picks between a rotation and its 180° turn about
@@ -112,6 +117,11 @@ def get_orientation_map_transformer(
     check_diffraction_signal(self)
     _check_counts(n_best=n_best, batch_size=batch_size)
     _check_flags(refine=refine)
+    if not (isinstance(calibration_check, bool) or calibration_check == "warn"):
+        raise ValueError(
+            "`calibration_check` must be True, 'warn' or False, got "
+            f"{calibration_check!r}."
+        )
     if str(device).split(":")[0] not in _DEVICES:
         raise ValueError(f"`device` must be one of {_DEVICES}, got {device!r}.")
     if peak_kwargs is not None and not isinstance(peak_kwargs, dict):
@@ -123,12 +133,21 @@ def get_orientation_map_transformer(
 
     _check_model(model)
     finder, options = _split_peak_kwargs(peak_kwargs)
-    from .calibration import check_reciprocal_range, warn_if_miscalibrated
+    from .calibration import calibration_for_mapping, check_reciprocal_range
 
     check_reciprocal_range(self, model)
-    if calibration_check and vectors is None:
-        warn_if_miscalibrated(self, model, options if finder == "batched" else {})
-    return map_orientations(
+    scale, offset = (tuple(float(v) for v in a) for a in reciprocal_calibration(self))
+    check, use_estimate = None, False
+    if calibration_check is not False and vectors is None:
+        check, use_estimate = calibration_for_mapping(
+            self,
+            model,
+            options if finder == "batched" else {},
+            correct=calibration_check is True,
+        )
+    if use_estimate:
+        scale, offset = check.corrected(scale, offset)
+    result = map_orientations(
         self,
         model,
         peak_kwargs=peak_kwargs,
@@ -139,7 +158,18 @@ def get_orientation_map_transformer(
         lazy_output=lazy_output,
         show_progressbar=show_progressbar,
         refine=refine,
+        calibration=(scale, offset) if use_estimate else None,
     )
+    result.metadata.set_item(
+        "Transformer.calibration",
+        {
+            "scale": list(scale),
+            "offset": list(offset),
+            "estimated": use_estimate,
+            "check": "" if check is None else str(check),
+        },
+    )
+    return result
 
 
 def vectors_get_orientation_map_transformer(

@@ -72,16 +72,60 @@ def test_mapping_warns_only_when_off_and_stays_accurate(cu_model):
         off = s_off.get_orientation_map_transformer(cu_model, show_progressbar=False)
     a = metrics.compare_crystal_maps(right.to_crystal_map(), truth).summary()
     b = metrics.compare_crystal_maps(off.to_crystal_map(), truth).summary()
-    # 3% scale and 1 px centre error: the refinement absorbs them.
+    # 3% scale and 1 px centre error: mapped with the estimated calibration.
     assert b.fraction_under_2 >= a.fraction_under_2 - 0.05
+    assert not right.metadata.Transformer.calibration["estimated"]
+    used = off.metadata.Transformer.calibration
+    assert used["estimated"] and "calibration factor" in used["check"]
+    np.testing.assert_allclose(used["scale"], 0.02, rtol=0.01)
+    # The signal itself is left as it was.
+    assert s_off.axes_manager.signal_axes[0].scale == pytest.approx(0.02 * 1.03)
+    # "warn": the stored calibration is used, and the map is worse for it.
+    with pytest.warns(CalibrationWarning, match="calibration_check=True"):
+        stored = s_off.get_orientation_map_transformer(
+            cu_model, show_progressbar=False, calibration_check="warn"
+        )
+    assert not stored.metadata.Transformer.calibration["estimated"]
+    c = metrics.compare_crystal_maps(stored.to_crystal_map(), truth).summary()
+    assert c.fraction_under_2 < b.fraction_under_2
     with warnings.catch_warnings():
         warnings.simplefilter("error", CalibrationWarning)
         s_off.get_orientation_map_transformer(
             cu_model, show_progressbar=False, calibration_check=False
         )
+    with pytest.raises(ValueError, match="calibration_check"):
+        s_off.get_orientation_map_transformer(cu_model, calibration_check="yes")
+
+
+def test_corrected_calibration_is_what_apply_sets(cu_model):
+    s, _ = _miscalibrated(0.05, centre_px=1.0)
+    check = pxt.check_calibration(s, cu_model)
+    axes = s.axes_manager.signal_axes
+    scale, offset = check.corrected(
+        tuple(a.scale for a in axes), tuple(a.offset for a in axes)
+    )
+    check.apply(s)
+    assert scale == tuple(a.scale for a in axes)
+    assert offset == tuple(a.offset for a in axes)
+    assert check.reliable
 
 
 def test_too_few_peaks_is_a_clear_error():
     empty = PeakSet.from_lists([np.zeros((0, 3), np.float32)] * 5)
     with pytest.raises(ValueError, match="direct beam"):
         estimate_calibration(empty, [pxt.phases.cu()])
+
+
+def test_peaks_found_with_the_stored_calibration_move_to_the_estimate():
+    from pyxem_transformer.inference import _recalibrated
+    from pyxem_transformer.peaks import find_peaks_batched
+
+    s, _ = _miscalibrated(0.0, scan=4)
+    images = s.data.reshape(-1, *s.data.shape[-2:])
+    stored = ((0.021, 0.021), (-1.3, -1.31))
+    corrected = ((0.02, 0.0205), (-1.27, -1.29))
+    moved = _recalibrated(find_peaks_batched(images, *stored), stored, corrected)
+    direct = find_peaks_batched(images, *corrected)
+    np.testing.assert_allclose(moved.kx, direct.kx, atol=1e-6)
+    np.testing.assert_allclose(moved.ky, direct.ky, atol=1e-6)
+    np.testing.assert_array_equal(moved.offsets, direct.offsets)

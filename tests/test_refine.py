@@ -105,41 +105,83 @@ def test_refinement_captures_starts_tilted_ten_degrees_off():
     assert np.mean(narrow < 2) < np.mean(after < 2) - 0.05
 
 
-def test_guard_keeps_the_network_where_a_loose_fit_strays():
-    from pyxem_transformer.predict import GUARD_ANGLE, TRUSTED_RMS, _guard
+def test_log_rotation_inverts_rodrigues():
+    from pyxem_transformer.refine import _log_rotation, _rodrigues
 
-    def rz(deg):
-        return torch.as_tensor(
-            Rotation.from_axes_angles([0, 0, 1], np.deg2rad(deg)).to_matrix()[0],
-            dtype=torch.float32,
-        )
+    rng = np.random.default_rng(3)
+    axes = rng.normal(size=(500, 3))
+    axes /= np.linalg.norm(axes, axis=1, keepdims=True)
+    delta = torch.as_tensor(axes * rng.uniform(0, 3.0, (500, 1)))
+    torch.testing.assert_close(_log_rotation(_rodrigues(delta)), delta)
 
-    def rx(deg):
-        return torch.as_tensor(
-            Rotation.from_axes_angles([1, 0, 0], np.deg2rad(deg)).to_matrix()[0],
-            dtype=torch.float32,
-        )
 
-    start = torch.stack([rx(20.0)] * 4)
-    fitted = torch.stack(
-        [
-            start[0] @ rx(0.5 * GUARD_ANGLE),  # small move: kept
-            start[1] @ rx(4 * GUARD_ANGLE),  # far, loose fit: network kept
-            start[2] @ rx(4 * GUARD_ANGLE),  # far, tight fit: kept
-            start[3] @ rz(180.0) @ rx(0.5 * GUARD_ANGLE),  # the twin: kept
-        ]
+def _fit_with_prior(noise: float, prior: float | None) -> np.ndarray:
+    """Misorientations of fits to 200 Cu patterns from starts tilted 2° off."""
+    cu = phases.cu()
+    spots = simulation.simulate_spots(cu, 200, seed=8, show_progressbar=False)
+    tokens, mask = make_tokens(spots.peaks, TokenSettings(n_tokens=32))
+    rng = np.random.default_rng(2)
+    tokens[..., :2] += rng.normal(scale=noise, size=tokens[..., :2].shape)
+    phi = rng.uniform(0, 2 * np.pi, 200)
+    axes = np.stack([np.cos(phi), np.sin(phi), np.zeros(200)], 1)
+    truth = Rotation(spots.rotations)
+    start = truth * Rotation.from_axes_angles(axes, np.deg2rad(2.0))
+    refined = refine_rotations(
+        torch.as_tensor(start.to_matrix()),
+        torch.as_tensor(tokens, dtype=torch.float64),
+        torch.as_tensor(mask),
+        torch.as_tensor(reciprocal_lattice_points(cu, 1.6), dtype=torch.float64),
+        wavelength(200),
+        radii=(0.06, 0.04, 0.03, 0.03),
+        prior_sigma=prior,
+    ).matrices
+    return metrics.misorientation_angles(
+        Rotation.from_matrix(refined.numpy()), truth, cu.point_group
     )
-    rms = torch.tensor([1.0, 1.0, 0.5 * TRUSTED_RMS, 1.0])
-    out = _guard(start, fitted, rms)
-    assert torch.equal(out[[0, 2, 3]], fitted[[0, 2, 3]])
-    assert torch.equal(out[1], start[1])
-    # A stray fit near the twin falls back to the network's twin.
-    stray = (start[1] @ rz(180.0) @ rx(4 * GUARD_ANGLE))[None]
-    back = _guard(start[1:2], stray, torch.tensor([1.0]))
-    torch.testing.assert_close(back[0], start[1] @ rz(180.0))
 
 
-def test_restarts_and_the_guard_are_optional(tiny_model):
+def test_prior_holds_the_tilt_on_noisy_peaks_only():
+    sigma = np.deg2rad(2.0)
+    # Noisy positions (half a pixel at 0.02 1/Å): positions barely fix the
+    # tilt. (Measured: median 1.02° alone, 0.93° with the prior.)
+    plain, held = _fit_with_prior(0.01, None), _fit_with_prior(0.01, sigma)
+    assert np.median(held) < np.median(plain) - 0.05
+    # Precise positions: the prior's weight vanishes and the fit is exact.
+    assert np.median(_fit_with_prior(0.0, sigma)) < 0.1
+
+
+def test_the_network_as_prior_improves_noisy_maps(monkeypatch):
+    import pyxem_transformer as pxt
+    from pyxem_transformer import predict
+    from pyxem_transformer._validation import reciprocal_calibration
+    from pyxem_transformer.peaks import find_peaks_batched
+
+    model = pxt.pretrained("cu")
+    s, truth = data.simulated_grains(
+        phases.cu(), scan_shape=(24, 24), dose=3000.0, seed=4, n_grains=12
+    )
+    scale, offset = reciprocal_calibration(s)
+    images = s.data.reshape(-1, *s.data.shape[-2:])
+    peaks = find_peaks_batched(images, tuple(scale), tuple(offset))
+    tokens, mask = make_tokens(peaks, model.token_settings)
+    true_rotations = truth.rotations.flatten()
+
+    def under_2():
+        p = predict.predict_tokens(model, tokens, mask, device="cpu")
+        angles = metrics.misorientation_angles(
+            p.quaternions[:, 0], true_rotations, phases.cu().point_group
+        )
+        return np.mean(angles < 2)
+
+    with_prior = under_2()
+    monkeypatch.setattr(predict, "prior_sigma", lambda model: None)
+    without = under_2()
+    # Measured: 52% with the prior, 39% without (the benchmark's cu-3000
+    # case, 64x64: 79% and 52%).
+    assert with_prior > without + 0.08
+
+
+def test_restarts_are_optional(tiny_model):
     from pyxem_transformer.predict import predict_tokens
 
     spots = simulation.simulate_spots(
@@ -155,7 +197,3 @@ def test_restarts_and_the_guard_are_optional(tiny_model):
     changed = ~np.all(np.isclose(plain.quaternions, again.quaternions), axis=(1, 2))
     assert changed.any()
     np.testing.assert_array_equal(plain.phase_index, again.phase_index)
-    guarded = predict_tokens(tiny_model, tokens, mask, device="cpu", guard=True)
-    np.testing.assert_allclose(
-        np.linalg.norm(guarded.quaternions, axis=-1), 1.0, atol=1e-5
-    )
