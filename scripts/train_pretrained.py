@@ -28,6 +28,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=None, help="patterns per phase")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--out", default=str(OUT), help="folder for the model")
     args = parser.parse_args()
     phase_list = [pxt.phases.by_name(p) for p in MODELS[args.name]]
     n = args.n or 100_000 // len(phase_list)
@@ -38,11 +40,13 @@ def main() -> None:
         epochs=args.epochs,
         max_minutes=args.minutes,
         device=args.device,
+        learning_rate=args.learning_rate,
     )
-    OUT.mkdir(exist_ok=True)
-    model.save(OUT / f"{args.name}.pt")
+    out = Path(args.out)
+    out.mkdir(exist_ok=True)
+    model.save(out / f"{args.name}.pt")
     record = dict(model.training_info, wall_minutes=(time.perf_counter() - start) / 60)
-    (OUT / f"{args.name}.json").write_text(json.dumps(record, indent=1))
+    (out / f"{args.name}.json").write_text(json.dumps(record, indent=1))
     print(json.dumps(record["validation"], indent=1))
 
 
