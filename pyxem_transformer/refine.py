@@ -239,7 +239,7 @@ def refine_rotations(
     )
     rms = torch.zeros(n, dtype=dtype, device=dev)
     paired = torch.zeros_like(rms)
-    start = matrices.to(dtype)
+    start = matrices
     # Only lattice points near the Ewald sphere at the start can pair within
     # a few degrees: keep the closest ones per pattern (fewer distances).
     v0 = torch.einsum("pi,bij->bpj", lattice, m)
@@ -259,6 +259,8 @@ def refine_rotations(
         q_xy = torch.gather(projected, 1, nearest[..., None].expand(-1, -1, 2))
         use = weight * (d2min < radius**2).to(dtype)
         r = peaks - q_xy
+        # Weighted mean squared distance of the pairs: the position noise.
+        var = (use * (r**2).sum(-1)).sum(1) / use.sum(1).clamp_min(1e-12)
         vx, vy, vz = q.unbind(-1)
         zero, one = torch.zeros_like(vx), torch.ones_like(vx)
         # d(v_xy)/d(delta) for v -> v + v x delta, mapped by the distortion.
@@ -275,11 +277,10 @@ def refine_rotations(
             # Weigh tilt evidence against position noise: the noisier the
             # peak positions (current residual), the more the fit leans on
             # which reflections are excited.
-            noise = (use * (r**2).sum(-1)).sum(1) / use.sum(1).clamp_min(1e-12)
             # While pairs are still loose (wide radii), a floor keeps the tilt
             # from drifting where positions alone cannot hold it.
             floor = 0.002 if radius > 0.05 else 1e-4
-            ws = use * (noise / excitation_scale**2).clamp(floor, 1.0)[:, None]
+            ws = use * (var / excitation_scale**2).clamp(floor, 1.0)[:, None]
         else:
             ws = use * excitation_weight
         a = (
@@ -296,11 +297,9 @@ def refine_rotations(
             # peaks' current position variance: the same units as ``a``.
             towards = _log_rotation(m.transpose(-1, -2) @ start)
             n_used = (use > 0).sum(1).clamp_min(1)
-            var = (use * (r**2).sum(-1)).sum(1) / use.sum(1).clamp_min(1e-12)
             lam = var * use.sum(1) / n_used / prior_sigma**2
             lam = lam / (1 + (towards.norm(dim=-1) / (3 * prior_sigma)) ** 2)
             a[:, :3, :3] += lam[:, None, None] * torch.eye(3, dtype=dtype, device=dev)
-            b = b.clone()
             b[:, :3] += lam[:, None] * towards
         step = torch.linalg.solve(a, b)
         # Fewer than three pairs cannot fix a rotation: leave those alone.
@@ -312,7 +311,7 @@ def refine_rotations(
             [iso + aniso, shear, shear, iso - aniso], -1
         ).view(-1, 2, 2)
         centre = centre + step[:, None, 6:]
-        rms = torch.sqrt((use * (r**2).sum(-1)).sum(1) / use.sum(1).clamp_min(1e-12))
+        rms = torch.sqrt(var)
         paired = use.sum(1) / total
         excitation = torch.sqrt((use * q_s**2).sum(1) / use.sum(1).clamp_min(1e-12))
     return Refinement(m, rms, paired, excitation)
