@@ -132,9 +132,7 @@ def _perturbations(angle: float = 10.0) -> torch.Tensor:
     return _rodrigues(deltas)
 
 
-def _refine_with_twin(
-    start, tokens, mask, lattice, lam, radii=FIT_RADII, prior_sigma=None
-):
+def _refine_with_twin(start, tokens, mask, lattice, lam, prior_sigma=None):
     """Refine ``R`` and ``R * Rz(180°)``; keep the one closer to the sphere.
 
     Their spot positions fit equally well, but the Ewald sphere's curvature
@@ -156,7 +154,7 @@ def _refine_with_twin(
         mask2,
         lattice,
         lam,
-        radii=radii,
+        radii=FIT_RADII,
         candidates=FIT_CANDIDATES,
         prior_sigma=prior_sigma,
     )

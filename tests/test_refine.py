@@ -4,6 +4,7 @@ from diffsims.generators.simulation_generator import SimulationGenerator
 from orix.quaternion import Rotation
 
 from pyxem_transformer import data, metrics, phases, simulation
+from pyxem_transformer.predict import FIT_RADII
 from pyxem_transformer.refine import (
     reciprocal_lattice_points,
     refine_rotations,
@@ -132,7 +133,7 @@ def _fit_with_prior(noise: float, prior: float | None) -> np.ndarray:
         torch.as_tensor(mask),
         torch.as_tensor(reciprocal_lattice_points(cu, 1.6), dtype=torch.float64),
         wavelength(200),
-        radii=(0.06, 0.04, 0.03, 0.03),
+        radii=FIT_RADII,
         prior_sigma=prior,
     ).matrices
     return metrics.misorientation_angles(
