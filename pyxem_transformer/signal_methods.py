@@ -70,7 +70,8 @@ def get_orientation_map_transformer(
         when they are further off than the model was trained to tolerate.
         ``True`` (default): then map with the estimated calibration where the
         estimate is precise (the signal itself is unchanged; the calibration
-        used is stored in the result's ``metadata.Transformer.calibration``).
+        used is stored in the result's ``metadata.Transformer.calibration``,
+        unless ``vectors`` were given: they carry their own calibration).
         ``"warn"``: warn only and map with the stored calibration.
         ``False``: no check.
     refine
@@ -160,15 +161,16 @@ def get_orientation_map_transformer(
         refine=refine,
         calibration=(scale, offset) if use_estimate else None,
     )
-    result.metadata.set_item(
-        "Transformer.calibration",
-        {
-            "scale": list(scale),
-            "offset": list(offset),
-            "estimated": use_estimate,
-            "check": "" if check is None else str(check),
-        },
-    )
+    if vectors is None:  # given vectors carry their own calibration
+        result.metadata.set_item(
+            "Transformer.calibration",
+            {
+                "scale": list(scale),
+                "offset": list(offset),
+                "estimated": use_estimate,
+                "check": "" if check is None else str(check),
+            },
+        )
     return result
 
 

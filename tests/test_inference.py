@@ -79,6 +79,9 @@ def test_precomputed_vectors_and_pyxem_finder(two_phase_sample, tiny_model):
         tiny_model, peak_kwargs={"finder": "pyxem", **kwargs}
     )
     np.testing.assert_array_equal(from_vectors.data, via_pyxem.data)
+    # Only the map that read the signal's calibration records it.
+    assert via_pyxem.metadata.has_item("Transformer.calibration")
+    assert not from_vectors.metadata.has_item("Transformer.calibration")
     as_method = vectors.get_orientation_map_transformer(tiny_model)
     np.testing.assert_array_equal(as_method.data, from_vectors.data)
     assert as_method.to_crystal_map().shape == (12, 10)
