@@ -185,8 +185,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--out", required=True, help="model file to write (.pt)")
     train.add_argument("--n", type=int, default=50_000, help="patterns per phase")
-    train.add_argument("--epochs", type=int, default=20)
-    train.add_argument("--minutes", type=float, default=None, help="time budget")
+    train.add_argument("--epochs", type=int, default=20, help="at most")
+    train.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="time budget; the learning-rate schedule ends with it or with "
+        "--epochs, whichever comes first",
+    )
     train.add_argument("--device", default="auto")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(

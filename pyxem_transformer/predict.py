@@ -49,6 +49,10 @@ POLISH_RADII = (0.03, 0.03)
 #: ``Rz(180°)``: a zero-order pattern's rotation ``R`` and ``R @ FRIEDEL_TWIN``
 #: give the same spot positions.
 FRIEDEL_TWIN = torch.diag(torch.tensor([-1.0, -1.0, 1.0]))
+#: Token widths the network and fit run at are multiples of this: a pattern
+#: with 11 peaks is read at width 16, not at the model's full ``n_tokens``
+#: (the padding costs as much as peaks; see ``_batches_by_width``).
+WIDTH_STEP = 8
 #: Phase index of patterns that could not be indexed (as orix's phase id -1).
 NOT_INDEXED = -1
 
@@ -264,6 +268,30 @@ def _refine_best(model, matrices, phase, tokens, mask, restarts=False):
     return refined
 
 
+def _batches_by_width(
+    mask: np.ndarray, batch_size: int
+) -> list[tuple[np.ndarray, int]]:
+    """Split patterns into batches of one token width: ``(rows, width)``.
+
+    A pattern's width is its own number of tokens rounded up to a multiple
+    of ``WIDTH_STEP`` (tokens are a prefix of each row), so the padding the
+    network and the fit skip depends on the pattern alone, never on the
+    batch it falls in: results stay independent of chunking.
+    """
+    n_tokens = mask.shape[1]
+    counts = mask.sum(1)
+    width = np.minimum(
+        n_tokens, np.maximum(1, np.ceil(counts / WIDTH_STEP)).astype(int) * WIDTH_STEP
+    )
+    batches = []
+    for w in np.unique(width):
+        rows = np.flatnonzero(width == w)
+        batches += [
+            (rows[i : i + batch_size], int(w)) for i in range(0, rows.size, batch_size)
+        ]
+    return batches
+
+
 def _calibrated(logit: torch.Tensor, model: OrientationTransformer) -> torch.Tensor:
     a, b = model.training_info.get("confidence_calibration", (1.0, 0.0))
     return torch.sigmoid(a * logit + b)
@@ -275,7 +303,7 @@ def predict_tokens(
     tokens: np.ndarray,
     mask: np.ndarray,
     n_best: int = 1,
-    batch_size: int = 4096,
+    batch_size: int = 1024,
     device: str | torch.device = "auto",
     refine: bool = True,
     restarts: bool = False,
@@ -293,7 +321,8 @@ def predict_tokens(
         Candidates per pattern: the best phase's orientation, then the other
         phases' by decreasing phase probability (at most the number of phases).
     batch_size
-        Patterns per forward pass.
+        Patterns per forward pass (at most: patterns are batched by token
+        width, see ``WIDTH_STEP``).
     device
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
     refine
@@ -337,9 +366,9 @@ def predict_tokens(
     phase_index = np.zeros((n, n_best), np.int64)
     confidence = np.zeros((n, n_best), np.float32)
     pin = dev.type == "cuda"
-    for start in range(0, n, batch_size):
-        t = torch.from_numpy(np.ascontiguousarray(tokens[start : start + batch_size]))
-        m = torch.from_numpy(np.ascontiguousarray(mask[start : start + batch_size]))
+    for batch, width in _batches_by_width(mask, batch_size):
+        t = torch.from_numpy(np.ascontiguousarray(tokens[batch, :width]))
+        m = torch.from_numpy(np.ascontiguousarray(mask[batch, :width]))
         if pin:
             t, m = t.pin_memory(), m.pin_memory()
         t, m = t.to(dev, non_blocking=pin), m.to(dev, non_blocking=pin)
@@ -359,10 +388,9 @@ def predict_tokens(
             )
         score = probs[rows, order]
         score[:, 0] = _calibrated(conf_logit, model)
-        sl = slice(start, start + t.shape[0])
-        quaternions[sl] = matrix_to_quaternion(chosen.float().cpu().numpy())
-        phase_index[sl] = order.cpu().numpy()
-        confidence[sl] = score.float().cpu().numpy()
+        quaternions[batch] = matrix_to_quaternion(chosen.float().cpu().numpy())
+        phase_index[batch] = order.cpu().numpy()
+        confidence[batch] = score.float().cpu().numpy()
     n_tokens = mask.sum(axis=1)
     too_few = n_tokens < MIN_TOKENS
     # Too few peaks fix no orientation: "not indexed" as in orix (phase -1,

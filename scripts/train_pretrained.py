@@ -5,8 +5,9 @@
     python scripts/train_pretrained.py ti [--minutes 20] [--n 100000]
 
 Each run simulates (or reads from the cache) the training set, trains on
-the CPU (or CUDA when present) within the time budget, and writes
-``pyxem_transformer/pretrained/<name>.pt`` and ``<name>.json`` (its
+the CPU (or CUDA when present) within the time budget (the learning-rate
+schedule ends with the budget or ``--epochs``, whichever comes first), and
+writes ``pyxem_transformer/pretrained/<name>.pt`` and ``<name>.json`` (its
 validation figures and training record).
 """
 
@@ -26,7 +27,7 @@ def main() -> None:
     parser.add_argument("name", choices=sorted(MODELS))
     parser.add_argument("--minutes", type=float, default=20.0)
     parser.add_argument("--n", type=int, default=None, help="patterns per phase")
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=60, help="at most")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--out", default=str(OUT), help="folder for the model")

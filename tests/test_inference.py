@@ -117,7 +117,8 @@ def test_blank_and_nan_patterns_are_flagged_not_fatal(tiny_model):
     assert list(xmap.phase_id.reshape(2, 3)[0, :2]) == [-1, -1]
     assert xmap.phases[-1].name == "not_indexed"
     np.testing.assert_array_equal(result.data[0, :2, 0, :4], [[1, 0, 0, 0]] * 2)
-    assert np.all(xmap.phase_id.reshape(2, 3)[1] == 0)
+    # Indexed (the barely trained model's phase itself is not the point).
+    assert np.all(xmap.phase_id.reshape(2, 3)[1] >= 0)
     phase_rgb = np.asarray(result.to_phase_map().data.tolist())
     assert np.all(phase_rgb[0, 0] == 0)  # black where not indexed
 

@@ -17,6 +17,13 @@ from pyxem_transformer.rotations import (
 )
 from pyxem_transformer.tokens import TokenSettings
 
+#: Settings of the tiny trainings of the training-loop tests.
+TINY_TRAINING = dict(
+    cache_dir=None,
+    show_progressbar=False,
+    model_config=ModelConfig(d_model=32, n_layers=1),
+)
+
 
 def _random_matrices(n, seed):
     r = pxt.data.random_rotations(n, np.random.default_rng(seed))
@@ -195,12 +202,39 @@ def test_time_budget_stops_training():
         n_per_phase=200,
         epochs=5,
         max_minutes=0,
-        cache_dir=None,
-        show_progressbar=False,
-        model_config=ModelConfig(d_model=32, n_layers=1),
+        **TINY_TRAINING,
     )
     assert model.training_info["stopped_by"] == "time budget"
     assert model.training_info["epochs_run"] == 1
+
+
+def test_a_budget_shorter_than_the_epochs_still_anneals_the_learning_rate(
+    monkeypatch,
+):
+    from types import SimpleNamespace
+
+    from pyxem_transformer import train
+
+    # A clock that advances 0.01 s per reading: the 3 s budget then ends
+    # after about 150 steps (of 1,000 for the 100 epochs), past the warm-up
+    # (101 steps), whatever the machine's speed.
+    now = iter(range(10**9))
+    monkeypatch.setattr(
+        train, "time", SimpleNamespace(perf_counter=lambda: next(now) * 0.01)
+    )
+    model = pxt.train_model(
+        phases.al(),
+        n_per_phase=200,
+        batch_size=19,
+        epochs=100,
+        max_minutes=0.05,
+        patience=100,
+        **TINY_TRAINING,
+    )
+    info = model.training_info
+    assert info["stopped_by"] == "time budget" and info["epochs_run"] < 100
+    rates = [record["learning_rate"] for record in info["history"]]
+    assert rates[-1] < 0.02 * max(rates)
 
 
 def test_predictions_flag_patterns_with_too_few_tokens(tiny_model):
@@ -218,6 +252,51 @@ def test_predictions_flag_patterns_with_too_few_tokens(tiny_model):
         predict_tokens(tiny_model, tokens, mask, n_best=3)
     with pytest.raises(ValueError, match="token_settings"):
         predict_tokens(tiny_model, tokens[:, :4], mask[:, :4])
+
+
+def test_padding_is_skipped_without_changing_predictions(tiny_model, monkeypatch):
+    # predict_tokens reads each pattern at its own width (its token count
+    # rounded up to WIDTH_STEP), not at the model's n_tokens: the answers must
+    # be those at full width, and must not depend on the batch.
+    from pyxem_transformer import predict
+
+    rng = np.random.default_rng(3)
+    n, n_tok = 60, tiny_model.token_settings.n_tokens
+    counts = rng.integers(3, n_tok + 1, n)
+    mask = np.arange(n_tok)[None] < counts[:, None]
+    tokens = rng.normal(0, 0.5, (n, n_tok, 4)).astype(np.float32)
+    tokens[..., 3] = np.abs(tokens[..., 3])
+    tokens[~mask] = 0
+    assert len({w for _, w in predict._batches_by_width(mask, 1000)}) > 1
+    trimmed = predict_tokens(tiny_model, tokens, mask, device="cpu")
+    parts = [
+        predict_tokens(tiny_model, tokens[a:b], mask[a:b], device="cpu", batch_size=7)
+        for a, b in [(0, 23), (23, 60)]
+    ]
+    for field in ("quaternions", "phase_index", "confidence"):
+        joined = np.concatenate([getattr(p, field) for p in parts])
+        np.testing.assert_array_equal(joined, getattr(trimmed, field))
+    monkeypatch.setattr(predict, "WIDTH_STEP", n_tok)
+    full = predict_tokens(tiny_model, tokens, mask, device="cpu")
+    np.testing.assert_array_equal(full.phase_index, trimmed.phase_index)
+    np.testing.assert_allclose(full.confidence, trimmed.confidence, atol=1e-5)
+    dot = np.sum(full.quaternions * trimmed.quaternions, -1, keepdims=True)
+    np.testing.assert_allclose(
+        full.quaternions, np.where(dot < 0, -1, 1) * trimmed.quaternions, atol=1e-4
+    )
+
+
+def test_training_batches_hold_every_pattern_once_with_similar_counts():
+    from pyxem_transformer.train import _batches
+
+    counts = np.random.default_rng(0).integers(1, 25, 1000)
+    batches = _batches(counts, 32, np.random.default_rng(1))
+    assert len(batches) == math.ceil(1000 / 32)
+    np.testing.assert_array_equal(np.sort(np.concatenate(batches)), np.arange(1000))
+    # Sorted windows: a batch is padded to far less than the longest pattern.
+    assert np.mean([counts[b].max() for b in batches]) < 0.7 * counts.max()
+    again = _batches(counts, 32, np.random.default_rng(1))
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again, strict=True))
 
 
 def test_presets():
