@@ -269,17 +269,16 @@ def _refine_best(model, matrices, phase, tokens, mask, restarts=False):
 
 
 def _batches_by_width(
-    mask: np.ndarray, batch_size: int
+    counts: np.ndarray, n_tokens: int, batch_size: int
 ) -> list[tuple[np.ndarray, int]]:
     """Split patterns into batches of one token width: ``(rows, width)``.
 
     A pattern's width is its own number of tokens rounded up to a multiple
     of ``WIDTH_STEP`` (tokens are a prefix of each row), so the padding the
     network and the fit skip depends on the pattern alone, never on the
-    batch it falls in: results stay independent of chunking.
+    batch it falls in: results stay independent of chunking. ``counts`` are
+    the patterns' token counts, ``n_tokens`` the model's.
     """
-    n_tokens = mask.shape[1]
-    counts = mask.sum(1)
     width = np.minimum(
         n_tokens, np.maximum(1, np.ceil(counts / WIDTH_STEP)).astype(int) * WIDTH_STEP
     )
@@ -366,7 +365,8 @@ def predict_tokens(
     phase_index = np.zeros((n, n_best), np.int64)
     confidence = np.zeros((n, n_best), np.float32)
     pin = dev.type == "cuda"
-    for batch, width in _batches_by_width(mask, batch_size):
+    n_tokens = mask.sum(axis=1)
+    for batch, width in _batches_by_width(n_tokens, mask.shape[1], batch_size):
         t = torch.from_numpy(np.ascontiguousarray(tokens[batch, :width]))
         m = torch.from_numpy(np.ascontiguousarray(mask[batch, :width]))
         if pin:
@@ -391,7 +391,6 @@ def predict_tokens(
         quaternions[batch] = matrix_to_quaternion(chosen.float().cpu().numpy())
         phase_index[batch] = order.cpu().numpy()
         confidence[batch] = score.float().cpu().numpy()
-    n_tokens = mask.sum(axis=1)
     too_few = n_tokens < MIN_TOKENS
     # Too few peaks fix no orientation: "not indexed" as in orix (phase -1,
     # identity rotation, confidence 0), never a made-up answer.

@@ -267,7 +267,8 @@ def test_padding_is_skipped_without_changing_predictions(tiny_model, monkeypatch
     tokens = rng.normal(0, 0.5, (n, n_tok, 4)).astype(np.float32)
     tokens[..., 3] = np.abs(tokens[..., 3])
     tokens[~mask] = 0
-    assert len({w for _, w in predict._batches_by_width(mask, 1000)}) > 1
+    batches = predict._batches_by_width(mask.sum(1), n_tok, 1000)
+    assert len({w for _, w in batches}) > 1
     trimmed = predict_tokens(tiny_model, tokens, mask, device="cpu")
     parts = [
         predict_tokens(tiny_model, tokens[a:b], mask[a:b], device="cpu", batch_size=7)
