@@ -300,8 +300,16 @@ def estimate_calibration(
         )
         return float(per_phase.max(0).sum()), per_phase.argmax(0)
 
+    # The grid search as above, all factors at once: each pattern's score
+    # per phase is a sum over its peaks (``owner`` is sorted by pattern).
     factors = np.arange(*SCALE_RANGE, 0.0005)
-    scores = [best_phase(f)[0] for f in factors]
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    scaled_radii = np.multiply.outer(factors, radius)
+    per_phase = [
+        np.add.reduceat(weight * np.interp(scaled_radii, grid, t), starts, axis=1)
+        for t in tables
+    ]
+    scores = np.max(per_phase, axis=0).sum(axis=1)
     factor = float(factors[int(np.argmax(scores))])
 
     def match(factor: float) -> tuple[np.ndarray, np.ndarray]:

@@ -64,8 +64,17 @@ def _benchmark(args: argparse.Namespace) -> int:
     out = args.out
     if out is None and Path("pyproject.toml").exists() and Path("benchmarks").is_dir():
         out = "benchmarks/results"  # run from the repository
+    repeats = args.repeats if args.repeats is not None else (1 if args.quick else 3)
+    if repeats < 1:
+        print(f"error: --repeats must be at least 1, got {repeats}", file=sys.stderr)
+        return 2
     run_suite(
-        cases, scan=scan, library_steps=args.library_step, seed=args.seed, out=out
+        cases,
+        scan=scan,
+        library_steps=args.library_step,
+        seed=args.seed,
+        repeats=repeats,
+        out=out,
     )
     if out is not None:
         print(f"wrote {Path(out) / 'report.md'}, report.json and one PNG per case")
@@ -233,6 +242,13 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--list", action="store_true", help="list the cases")
     bench.add_argument("--scan", type=int, default=None, help="scan side (64)")
     bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed runs per method, interleaved; the median counts (3; 1 with "
+        "--quick)",
+    )
     bench.add_argument(
         "--library-step", type=float, nargs="+", default=[1.0], metavar="DEG"
     )

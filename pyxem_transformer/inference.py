@@ -275,7 +275,9 @@ def map_orientations(
         data = signal.data
         sig_shape = data.shape[-2:]
         data = data.rechunk({data.ndim - 2: sig_shape[0], data.ndim - 1: sig_shape[1]})
-        model_key = dask.delayed(model, pure=True)
+        # One graph key for the weights (not pure: hashing the model would
+        # pickle all of it, a tenth of a second, on every call).
+        model_key = dask.delayed(model, pure=False)
         table = da.map_blocks(
             run_block,
             data,

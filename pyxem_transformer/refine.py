@@ -25,6 +25,8 @@ from diffsims.structure_factor.atomic_scattering_parameters import (
 )
 from orix.crystal_map import Phase
 
+from ._fit_kernel import fit_patterns
+
 __all__ = ["Refinement", "reciprocal_lattice_points", "refine_rotations", "wavelength"]
 
 
@@ -169,6 +171,7 @@ def refine_rotations(
     anisotropy_damping: float = 5.0,
     candidates: int = 256,
     prior_sigma: float | None = None,
+    backend: str = "auto",
 ) -> "Refinement":
     """Refine rotations so the lattice's projected spots meet the found peaks.
 
@@ -227,12 +230,37 @@ def refine_rotations(
     anisotropy_damping
         Damping of the anisotropic distortion (elliptical distortion of the
         projection lens); the isotropic scale and the centre are damped 0.05.
+    backend
+        ``"torch"``: batched tensor operations, on the tensors' device;
+        ``"numba"``: a compiled CPU kernel, one pattern per thread (the same
+        fit, in float64; about five times faster on a CPU); ``"auto"``
+        (default): numba for CPU tensors, torch otherwise.
 
     Returns
     -------
     refinement
         A :class:`Refinement` (rotation matrices and fit figures).
     """
+    if backend not in ("auto", "torch", "numba"):
+        raise ValueError(
+            f"`backend` must be 'auto', 'torch' or 'numba', got {backend!r}."
+        )
+    damping_diagonal = [1e-4] * 3 + [0.05] + [anisotropy_damping] * 2 + [0.05] * 2
+    if backend == "numba" or (backend == "auto" and matrices.device.type == "cpu"):
+        return _refine_numba(
+            matrices,
+            tokens,
+            mask,
+            lattice,
+            wavelength,
+            radii,
+            excitation_cut,
+            excitation_weight,
+            excitation_scale,
+            damping_diagonal,
+            candidates,
+            prior_sigma,
+        )
     dtype = matrices.dtype
     dev = matrices.device
     peaks = torch.stack([-tokens[..., 0], tokens[..., 1]], -1)  # diffsims x, y
@@ -248,13 +276,7 @@ def refine_rotations(
     # Parameters: rotation (3), isotropic scale, anisotropic stretch and
     # shear, centre (2); the anisotropic terms are damped hard (they trade
     # off against tilt when few spots are paired).
-    damping = torch.diag(
-        torch.tensor(
-            [1e-4] * 3 + [0.05, anisotropy_damping, anisotropy_damping, 0.05, 0.05],
-            dtype=dtype,
-            device=dev,
-        )
-    )
+    damping = torch.diag(torch.tensor(damping_diagonal, dtype=dtype, device=dev))
     rms = torch.zeros(n, dtype=dtype, device=dev)
     paired = torch.zeros_like(rms)
     start = matrices
@@ -332,3 +354,49 @@ def refine_rotations(
         paired = use.sum(1) / total
         excitation = torch.sqrt((use * q_s**2).sum(1) / use.sum(1).clamp_min(1e-12))
     return Refinement(m, rms, paired, excitation)
+
+
+def _refine_numba(
+    matrices,
+    tokens,
+    mask,
+    lattice,
+    wavelength,
+    radii,
+    excitation_cut,
+    excitation_weight,
+    excitation_scale,
+    damping,
+    candidates,
+    prior_sigma,
+) -> Refinement:
+    """:func:`refine_rotations` by the compiled CPU kernel (``backend="numba"``)."""
+    n = matrices.shape[0]
+    out_matrices = np.empty((n, 3, 3))
+    out_figures = np.empty((n, 3))
+
+    def array(t, dtype=np.float64):  # one dtype: one compiled kernel
+        return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=dtype)
+
+    fit_patterns(
+        array(matrices),
+        array(tokens),
+        array(mask, bool),
+        array(lattice),
+        wavelength / 2,
+        np.asarray(radii, np.float64),
+        float(excitation_cut),
+        -1.0 if excitation_weight is None else float(excitation_weight),
+        float(excitation_scale),
+        np.asarray(damping, np.float64),
+        int(candidates),
+        0.0 if prior_sigma is None else float(prior_sigma),
+        out_matrices,
+        out_figures,
+    )
+
+    def back(a):
+        return torch.from_numpy(a).to(device=matrices.device, dtype=matrices.dtype)
+
+    rms, paired, excitation = (back(out_figures[:, i]) for i in range(3))
+    return Refinement(back(out_matrices), rms, paired, excitation)

@@ -44,3 +44,20 @@ def test_quick_benchmark_suite_smoke(tmp_path, capsys):
     assert main(["benchmark", "--list"]) == 0
     assert "ti-300" in capsys.readouterr().out
     assert main(["benchmark", "--cases", "nope", "--out", str(out)]) == 2
+
+
+def test_repeated_runs_keep_each_methods_median_time(tmp_path):
+    out = tmp_path / "report"
+    args = ["benchmark", "--cases", "cu-free", "--scan", "4", "--out", str(out)]
+    assert main([*args, "--repeats", "2", "--library-step", "3", "5"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["repeats"] == 2
+    rows = {r["method"]: r for r in report["rows"]}
+    for method in ("transformer", "template matching, 3° library"):
+        each = rows[method]["seconds_each"]
+        assert len(each) == 2 and rows[method]["seconds"] == np.median(each)
+        assert np.isclose(rows[method]["patterns_per_second"] * np.median(each), 16)
+    # Further library steps run once.
+    assert len(rows["template matching, 5° library"]["seconds_each"]) == 1
+    assert "median of 2 interleaved runs" in (out / "report.md").read_text()
+    assert main([*args, "--repeats", "0"]) == 2

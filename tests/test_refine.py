@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 from diffsims.generators.simulation_generator import SimulationGenerator
 from orix.quaternion import Rotation
@@ -198,3 +199,35 @@ def test_restarts_are_optional(tiny_model):
     changed = ~np.all(np.isclose(plain.quaternions, again.quaternions), axis=(1, 2))
     assert changed.any()
     np.testing.assert_array_equal(plain.phase_index, again.phase_index)
+
+
+def test_cpu_kernel_and_torch_fit_agree():
+    # The numba kernel (CPU default) and the batched torch fit (GPU path) are
+    # one algorithm: the same rotations and figures, with and without prior.
+    cu = phases.cu()
+    spots = simulation.simulate_spots(cu, 100, seed=9, show_progressbar=False)
+    tokens, mask = make_tokens(spots.peaks, TokenSettings(n_tokens=32))
+    rng = np.random.default_rng(4)
+    tokens[..., :2] += rng.normal(scale=0.004, size=tokens[..., :2].shape)
+    start = Rotation(spots.rotations) * Rotation.from_axes_angles(
+        rng.normal(size=(100, 3)), np.deg2rad(3)
+    )
+    args = (
+        torch.as_tensor(start.to_matrix(), dtype=torch.float64),
+        torch.as_tensor(tokens, dtype=torch.float64),
+        torch.as_tensor(mask),
+        torch.as_tensor(reciprocal_lattice_points(cu, 1.6), dtype=torch.float64),
+        wavelength(200),
+    )
+    for options in (
+        {},
+        {"prior_sigma": 0.02, "radii": FIT_RADII},
+        {"excitation_weight": 0.01},
+    ):
+        torch_fit = refine_rotations(*args, backend="torch", **options)
+        kernel_fit = refine_rotations(*args, backend="numba", **options)
+        assert kernel_fit.matrices.dtype == torch.float64
+        for a, b in zip(torch_fit, kernel_fit, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-8)
+    with pytest.raises(ValueError, match="backend"):
+        refine_rotations(*args, backend="cuda")
