@@ -438,9 +438,14 @@ def check_reciprocal_range(signal, model) -> None:
     reach *= float(scale[0] / signal.axes_manager.signal_axes[0].scale)  # to 1/Å
     lowest = {}
     for phase in model.phases:
-        radii = np.unique(
-            np.round(np.linalg.norm(reciprocal_lattice_points(phase, 3.0), axis=1), 4)
-        )
+        for limit in (1.5, 3.0):  # the small search suffices but for huge cells
+            radii = np.unique(
+                np.round(
+                    np.linalg.norm(reciprocal_lattice_points(phase, limit), axis=1), 4
+                )
+            )
+            if len(radii) >= 3:
+                break
         lowest[phase.name] = radii[:3]
     if all(len(r) < 3 or r[2] > reach for r in lowest.values()):
         first = ", ".join(
