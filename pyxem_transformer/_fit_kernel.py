@@ -6,7 +6,8 @@ answers), compiled with numba and run one pattern per thread: every
 intermediate of a pattern (its 128 candidate points, the peak-to-point
 distances, the 8x8 normal equations) stays in cache, where the batched
 torch version streams tensors of the whole batch through memory for each
-small step. About five times faster on a 2-core CPU.
+small step. On 2,048 Cu patterns on a 2-core CPU (hand-run check), a
+4-iteration fit took 13 µs per pattern here against 42-60 µs in torch.
 
 All arithmetic is float64; inputs and outputs are float32 arrays.
 """

@@ -6,7 +6,9 @@ is refined by an iterative closest point fit: the phase's reciprocal
 lattice points near the Ewald sphere are projected onto the detector, every
 found peak is paired with its nearest projected point (within a shrinking
 radius), and a Gauss-Newton step solves for the small rotation that brings
-the pairs together. All patterns of a batch are refined at once in torch.
+the pairs together. On a GPU all patterns of a batch are refined at once in
+torch; on the CPU the same fit runs in a compiled kernel
+(``pyxem_transformer._fit_kernel``), one pattern per thread.
 
 Geometry (pinned in ``tests/test_refine.py`` against diffsims): a lattice
 vector ``g`` (crystal frame, 1/Å) of a pattern with rotation matrix ``M`` is
@@ -233,7 +235,7 @@ def refine_rotations(
     backend
         ``"torch"``: batched tensor operations, on the tensors' device;
         ``"numba"``: a compiled CPU kernel, one pattern per thread (the same
-        fit, in float64; about five times faster on a CPU); ``"auto"``
+        fit, in float64; three to four and a half times faster on a CPU); ``"auto"``
         (default): numba for CPU tensors, torch otherwise.
 
     Returns

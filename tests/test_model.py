@@ -363,3 +363,19 @@ def test_checkpoints_without_the_canonical_flag_load_as_trained(tmp_path, tiny_m
     torch.save(payload, path)
     assert tiny_model.config.canonical_frame  # the default for new models
     assert not load_model(path).config.canonical_frame
+
+
+def test_inference_encoder_matches_the_training_encoder():
+    # Without gradients the encoder runs by hand with scaled_dot_product_attention
+    # (faster); it must give what nn.TransformerEncoder gives.
+    model = pxt.pretrained("cu").eval()
+    rng = np.random.default_rng(1)
+    n, n_tok = 200, model.token_settings.n_tokens
+    tokens = torch.from_numpy(rng.normal(0, 0.5, (n, n_tok, 4)).astype(np.float32))
+    mask = torch.from_numpy(rng.random((n, n_tok)) < 0.6)
+    mask[:, 0] = True
+    trained = model(tokens, mask)  # gradients on: nn.TransformerEncoder
+    with torch.inference_mode():
+        inferred = model(tokens, mask)
+    for a, b in zip(trained, inferred, strict=True):
+        torch.testing.assert_close(a.detach(), b, rtol=1e-4, atol=1e-5)
