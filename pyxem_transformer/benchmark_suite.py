@@ -160,7 +160,14 @@ def run_case(
     results
         The transformer's result first, then template matching's per library
         step, then the transformer's network alone (``refine=False``).
+
+    Raises
+    ------
+    ValueError
+        If ``repeats`` is not a positive integer.
     """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"`repeats` must be a positive integer, got {repeats!r}.")
     model, signal, truth = _sample(case, scan, seed)
     library = case.library_excitation_error or case.excitation_error
     runs = [[] for _ in range(len(library_steps) + 2)]

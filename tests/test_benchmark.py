@@ -1,9 +1,11 @@
 import json
 
 import numpy as np
+import pytest
 
 from pyxem_transformer import data, phases
 from pyxem_transformer.benchmark import run_template_matching, run_transformer
+from pyxem_transformer.benchmark_suite import CASES, run_case
 from pyxem_transformer.cli import main
 
 
@@ -61,3 +63,5 @@ def test_repeated_runs_keep_each_methods_median_time(tmp_path):
     assert len(rows["template matching, 5° library"]["seconds_each"]) == 1
     assert "median of 2 interleaved runs" in (out / "report.md").read_text()
     assert main([*args, "--repeats", "0"]) == 2
+    with pytest.raises(ValueError, match="repeats"):
+        run_case(CASES["cu-free"], scan=2, repeats=0)
