@@ -109,12 +109,7 @@ def _fit_one(
             weight[n] = np.sqrt(max(tokens[n, 3], 0.0))
             total += weight[n]
     total = max(total, 1e-12)
-    m = np.empty((3, 3))
-    s0 = np.empty((3, 3))
-    for i in range(3):
-        for j in range(3):
-            m[i, j] = start[i, j]
-            s0[i, j] = start[i, j]
+    m = start.astype(np.float64)  # a copy: ``start`` stays the prior's centre
     # Candidates: the lattice points nearest the Ewald sphere at the start.
     n_lattice = lattice.shape[0]
     excitation0 = np.empty(n_lattice)
@@ -239,7 +234,9 @@ def _fit_one(
             for i in range(3):
                 for j in range(3):
                     mt_start[i, j] = (
-                        m[0, i] * s0[0, j] + m[1, i] * s0[1, j] + m[2, i] * s0[2, j]
+                        m[0, i] * start[0, j]
+                        + m[1, i] * start[1, j]
+                        + m[2, i] * start[2, j]
                     )
             _log_rotation(mt_start, towards)
             norm = np.sqrt(towards[0] ** 2 + towards[1] ** 2 + towards[2] ** 2)
