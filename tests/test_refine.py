@@ -42,6 +42,21 @@ def test_geometry_matches_diffsims_spots():
     assert spots.shape[0] > 3 and d.max() < 1e-4
 
 
+def test_lattice_points_are_cached_per_lattice_and_returned_as_copies():
+    cu = phases.cu()
+    first = reciprocal_lattice_points(cu, 1.1)
+    first[:] = 0.0  # the caller's copy, not the cache
+    again = reciprocal_lattice_points(cu, 1.1)
+    assert np.abs(again).max() > 0.4
+    # The same atoms in a 10% larger cell: its own, 10% shorter vectors.
+    larger = cu.deepcopy()
+    larger.structure.lattice.setLatPar(a=3.9765, b=3.9765, c=3.9765)
+    points = reciprocal_lattice_points(larger, 1.1)
+    radii = np.unique(np.round(np.linalg.norm(points, axis=1), 3))
+    assert radii[0] == pytest.approx(0.479 / 1.1, abs=1e-3)
+    assert points.shape[0] > again.shape[0]
+
+
 def test_extinct_reflections_are_left_out():
     g = reciprocal_lattice_points(phases.cu(), 0.6)
     # fcc: {111} at 0.479 1/Å and {200} at 0.553 allowed; {100}, {110} extinct.
@@ -223,6 +238,7 @@ def test_cpu_kernel_and_torch_fit_agree():
         {},
         {"prior_sigma": 0.02, "radii": FIT_RADII},
         {"excitation_weight": 0.01},
+        {"candidates": 64, "radii": FIT_RADII},  # fewer than the 180 points
     ):
         torch_fit = refine_rotations(*args, backend="torch", **options)
         kernel_fit = refine_rotations(*args, backend="numba", **options)
