@@ -195,6 +195,58 @@ def _lattice_radii(phases, max_radius: float) -> np.ndarray:
     return np.unique(np.round(np.concatenate(radii), 4))
 
 
+def _group_starts(sorted_keys: np.ndarray) -> np.ndarray:
+    """Indices where a run of equal keys starts (none for no keys)."""
+    if sorted_keys.size == 0:
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+
+
+def _beam_and_bragg(
+    peaks: PeakSet, direct_beam_radius: float, strongest: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each pattern's direct beam and its strongest Bragg peaks relative to it.
+
+    A pattern counts if it has two peaks or more and one of them lies within
+    ``direct_beam_radius`` of the nominal centre: the brightest of those is
+    its direct beam. Its ``strongest`` brightest other peaks (low-order
+    reflections, where lattice radii are sparse and spurious peaks rare)
+    are returned relative to the beam, weighted by the square root of their
+    intensity over the beam's, with the index of their pattern (``owner``,
+    counting kept patterns only, in order). All patterns at once, by sorting.
+    """
+    xy = np.stack([peaks.kx, peaks.ky], 1).astype(float)
+    intensity = np.asarray(peaks.intensity, dtype=float)
+    pattern = peaks.pattern_index
+    near = np.linalg.norm(xy, axis=1) < direct_beam_radius
+    # Per pattern: peaks near the centre first, each group brightest first
+    # (a stable sort: ties go to the first peak, as np.argmax would).
+    order = np.lexsort((-intensity, ~near, pattern))
+    beams = order[_group_starts(pattern[order])]
+    valid = near[beams] & (peaks.counts[pattern[beams]] >= 2)
+    beam_of = np.full(peaks.n_patterns, -1)
+    beam_of[pattern[beams[valid]]] = beams[valid]
+    kept = np.cumsum(valid) - 1  # new index of each kept pattern
+    new_index = np.full(peaks.n_patterns, -1)
+    new_index[pattern[beams[valid]]] = kept[valid]
+    is_beam = np.zeros(len(intensity), bool)
+    is_beam[beams[valid]] = True
+    rest = np.flatnonzero((beam_of[pattern] >= 0) & ~is_beam)
+    # Brightest first; equal intensities (common in counts) latest peak first,
+    # as the reversed ascending sort this replaced chose them.
+    rest = rest[np.lexsort((-rest, -intensity[rest], pattern[rest]))]
+    starts = _group_starts(pattern[rest])
+    rank = np.arange(rest.size) - np.repeat(starts, np.diff(np.r_[starts, rest.size]))
+    rest = rest[rank < strongest]
+    beam = beam_of[pattern[rest]]
+    return (
+        xy[beams[valid]],
+        xy[rest] - xy[beam],
+        np.sqrt(intensity[rest] / intensity[beam]),
+        new_index[pattern[rest]],
+    )
+
+
 def estimate_calibration(
     peaks: PeakSet,
     phases,
@@ -234,24 +286,9 @@ def estimate_calibration(
     ValueError
         If too few peaks are found to estimate anything.
     """
-    centres, bragg, weights, owners = [], [], [], []
-    for i in range(peaks.n_patterns):
-        found = peaks.pattern(i)
-        xy, intensity = found[:, :2].astype(float), found[:, 2].astype(float)
-        if len(xy) < 2:
-            continue
-        near = np.linalg.norm(xy, axis=1) < direct_beam_radius
-        if not near.any():
-            continue
-        beam = np.flatnonzero(near)[np.argmax(intensity[near])]
-        centres.append(xy[beam])
-        rest = np.delete(np.arange(len(xy)), beam)
-        # The strongest peaks: low-order reflections, where lattice radii are
-        # sparse and spurious peaks are rare.
-        rest = rest[np.argsort(intensity[rest])[::-1][:strongest]]
-        bragg.append(xy[rest] - xy[beam])
-        weights.append(np.sqrt(intensity[rest] / intensity[beam]))
-        owners.append(np.full(len(rest), len(centres) - 1))
+    centres, vectors, weight, owner = _beam_and_bragg(
+        peaks, direct_beam_radius, strongest
+    )
     if len(centres) < 3:
         raise ValueError(
             f"Only {len(centres)} patterns show a direct beam within "
@@ -259,13 +296,9 @@ def estimate_calibration(
             "(e.g. pyxem's `s.center_direct_beam()` or `s.calibration.center = "
             "None`) before checking the calibration."
         )
-    centres = np.array(centres)
     centre = np.median(centres, axis=0)
     mad = np.median(np.abs(centres - centre), axis=0) * 1.4826
     centre_error = float(np.max(mad) / np.sqrt(len(centres)))
-    vectors = np.concatenate(bragg)
-    weight = np.concatenate(weights)
-    owner = np.concatenate(owners)
     radius = np.linalg.norm(vectors, axis=1)
     keep = (radius > direct_beam_radius) & (radius < max_radius)
     radius, weight, owner = radius[keep], weight[keep], owner[keep]
@@ -300,17 +333,26 @@ def estimate_calibration(
         )
         return float(per_phase.max(0).sum()), per_phase.argmax(0)
 
-    # The grid search as above, all factors at once: each pattern's score
-    # per phase is a sum over its peaks (``owner`` is sorted by pattern).
-    factors = np.arange(*SCALE_RANGE, 0.0005)
     starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-    scaled_radii = np.multiply.outer(factors, radius)
-    per_phase = [
-        np.add.reduceat(weight * np.interp(scaled_radii, grid, t), starts, axis=1)
-        for t in tables
-    ]
-    scores = np.max(per_phase, axis=0).sum(axis=1)
-    factor = float(factors[int(np.argmax(scores))])
+
+    def scores(factors: np.ndarray) -> np.ndarray:
+        # ``best_phase`` for many factors at once: each pattern's score per
+        # phase is a sum over its peaks (``owner`` is sorted by pattern).
+        scaled_radii = np.multiply.outer(factors, radius)
+        per_phase = [
+            np.add.reduceat(weight * np.interp(scaled_radii, grid, t), starts, axis=1)
+            for t in tables
+        ]
+        return np.max(per_phase, axis=0).sum(axis=1)
+
+    # Grid search in steps of 0.0005, coarse to fine: every fourth factor,
+    # then every factor within two coarse steps of the best (a score peak
+    # is about width / radius, some 0.01, wide: the coarse grid cannot
+    # step over it).
+    factors = np.arange(*SCALE_RANGE, 0.0005)
+    best = 4 * int(np.argmax(scores(factors[::4])))
+    fine = factors[max(best - 8, 0) : best + 9]
+    factor = float(fine[int(np.argmax(scores(fine)))])
 
     def match(factor: float) -> tuple[np.ndarray, np.ndarray]:
         phase_of_peak = best_phase(factor)[1][owner]

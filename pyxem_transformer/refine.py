@@ -68,7 +68,33 @@ def reciprocal_lattice_points(phase: Phase, max_radius: float) -> np.ndarray:
     points
         Float32 array of shape ``(P, 3)`` in the crystal's Cartesian frame.
     """
-    lattice = phase.structure.lattice
+    structure = phase.structure
+    # Cached: the calibration check, the range check and the fit ask for the
+    # same phases' points on every call (tens of ms for big cells). The key
+    # holds the Cartesian base itself, so no two frames can share points.
+    key = (
+        structure.lattice.base.tobytes(),
+        tuple(
+            (str(a.element), np.asarray(a.xyz, float).tobytes(), float(a.occupancy))
+            for a in structure
+        ),
+        float(max_radius),
+    )
+    points = _LATTICE_POINTS.get(key)
+    if points is None:
+        if len(_LATTICE_POINTS) >= 64:
+            _LATTICE_POINTS.clear()
+        points = _allowed_points(structure, float(max_radius))
+        _LATTICE_POINTS[key] = points
+    return points.copy()
+
+
+#: Points of :func:`reciprocal_lattice_points` by lattice, atoms and radius.
+_LATTICE_POINTS: dict = {}
+
+
+def _allowed_points(structure, max_radius: float) -> np.ndarray:
+    lattice = structure.lattice
     base = lattice.reciprocal().base  # rows a*, b*, c* in the Cartesian frame
     n = [int(np.ceil(max_radius * lattice.abcABG()[i])) + 1 for i in range(3)]
     hkl = np.array(list(itertools.product(*[range(-k, k + 1) for k in n])), dtype=float)
@@ -76,10 +102,8 @@ def reciprocal_lattice_points(phase: Phase, max_radius: float) -> np.ndarray:
     radius = np.linalg.norm(g, axis=1)
     keep = (radius > 0) & (radius <= max_radius)
     hkl, g = hkl[keep], g[keep]
-    weights = np.array(
-        [_atomic_number(a.element) * a.occupancy for a in phase.structure]
-    )
-    factor = np.exp(2j * np.pi * hkl @ phase.structure.xyz.T) @ weights
+    weights = np.array([_atomic_number(a.element) * a.occupancy for a in structure])
+    factor = np.exp(2j * np.pi * hkl @ structure.xyz.T) @ weights
     strength = np.abs(factor) ** 2
     return g[strength > 1e-6 * strength.max()].astype(np.float32)
 

@@ -129,3 +129,36 @@ def test_peaks_found_with_the_stored_calibration_move_to_the_estimate():
     np.testing.assert_allclose(moved.kx, direct.kx, atol=1e-6)
     np.testing.assert_allclose(moved.ky, direct.ky, atol=1e-6)
     np.testing.assert_array_equal(moved.offsets, direct.offsets)
+
+
+def test_direct_beam_and_strongest_bragg_peaks_per_pattern():
+    from pyxem_transformer.calibration import _beam_and_bragg
+
+    rng = np.random.default_rng(3)
+    bragg = rng.uniform(-1.0, 1.0, (12, 2)) + 0.3
+    patterns = [
+        # Beam (brightest near the centre) plus 12 Bragg peaks, two of them
+        # tied at the cut of the 8 strongest; a fainter peak near the centre.
+        np.vstack(
+            [
+                [[0.01, -0.02, 5.0], [0.05, 0.05, 0.5]],
+                np.c_[bragg, [9, 8, 7, 6, 5, 4, 3, 2.5, 2.5, 1, 0.9, 0.8]],
+            ]
+        ),
+        np.array([[0.5, 0.5, 3.0], [0.7, 0.1, 2.0]]),  # no beam: left out
+        np.array([[0.0, 0.0, 4.0]]),  # one peak: left out
+        np.zeros((0, 3)),
+        np.array([[0.7, 0.1, 1.0], [-0.02, 0.01, 2.0]]),  # beam second
+    ]
+    peaks = PeakSet.from_lists([p.astype(np.float32) for p in patterns])
+    centres, vectors, weight, owner = _beam_and_bragg(peaks, 0.15, strongest=8)
+    np.testing.assert_allclose(centres, [[0.01, -0.02], [-0.02, 0.01]], atol=1e-6)
+    np.testing.assert_array_equal(owner, [0] * 8 + [1])
+    # Brightest first; of the tied pair the later peak.
+    expected = np.vstack([bragg[:7], bragg[8:9]]) - [0.01, -0.02]
+    np.testing.assert_allclose(vectors[:8], expected, atol=1e-6)
+    np.testing.assert_allclose(vectors[8], [0.72, 0.09], atol=1e-6)
+    np.testing.assert_allclose(
+        weight[:8], np.sqrt(np.r_[9, 8, 7, 6, 5, 4, 3, 2.5] / 5.0), rtol=1e-6
+    )
+    np.testing.assert_allclose(weight[8], np.sqrt(0.5), rtol=1e-6)
