@@ -333,7 +333,7 @@ def estimate_calibration(
         )
         return float(per_phase.max(0).sum()), per_phase.argmax(0)
 
-    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    starts = _group_starts(owner)
 
     def scores(factors: np.ndarray) -> np.ndarray:
         # ``best_phase`` for many factors at once: each pattern's score per
