@@ -226,9 +226,7 @@ def _beam_and_bragg(
     valid = near[beams] & (peaks.counts[pattern[beams]] >= 2)
     beam_of = np.full(peaks.n_patterns, -1)
     beam_of[pattern[beams[valid]]] = beams[valid]
-    kept = np.cumsum(valid) - 1  # new index of each kept pattern
-    new_index = np.full(peaks.n_patterns, -1)
-    new_index[pattern[beams[valid]]] = kept[valid]
+    new_index = np.cumsum(beam_of >= 0) - 1  # among the kept patterns
     is_beam = np.zeros(len(intensity), bool)
     is_beam[beams[valid]] = True
     rest = np.flatnonzero((beam_of[pattern] >= 0) & ~is_beam)
