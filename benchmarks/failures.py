@@ -32,11 +32,12 @@ from diffsims.generators.simulation_generator import SimulationGenerator
 from pyxem_transformer import metrics
 from pyxem_transformer.benchmark import run_template_matching
 from pyxem_transformer.benchmark_suite import CASES, _sample
+from pyxem_transformer.phase_io import diffsims_phase
 
 
 def _spots(generator, phase, rotation, radius, excitation_error):
     sim = generator.calculate_diffraction2d(
-        phase,
+        diffsims_phase(phase),
         rotation=rotation,
         reciprocal_radius=radius,
         max_excitation_error=excitation_error,

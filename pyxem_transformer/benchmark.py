@@ -29,6 +29,7 @@ from orix.sampling import get_sample_reduced_fundamental
 from . import metrics
 from ._validation import reciprocal_calibration
 from .model import OrientationTransformer
+from .phase_io import diffsims_phase
 
 __all__ = [
     "MethodResult",
@@ -157,8 +158,9 @@ def template_library(
         get_sample_reduced_fundamental(resolution=step, point_group=p.point_group)
         for p in phases
     ]
+    phases = [diffsims_phase(p) for p in phases]
     return SimulationGenerator(voltage).calculate_diffraction2d(
-        list(phases) if len(phases) > 1 else phases[0],
+        phases if len(phases) > 1 else phases[0],
         rotation=rotations if len(phases) > 1 else rotations[0],
         reciprocal_radius=reciprocal_radius,
         max_excitation_error=max_excitation_error,

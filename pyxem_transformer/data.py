@@ -20,6 +20,7 @@ from orix.quaternion import Rotation
 from pyxem.signals import Diffraction2D
 
 from ._validation import as_phase_list
+from .phase_io import diffsims_phase
 
 __all__ = ["SimulatedSample", "random_rotations", "simulated_grains"]
 
@@ -200,7 +201,7 @@ def simulated_grains(
         if grains.size == 0:
             continue
         simulation = generator.calculate_diffraction2d(
-            phase,
+            diffsims_phase(phase),
             rotation=grain_rotation[grains],
             reciprocal_radius=reciprocal_radius,
             max_excitation_error=max_excitation_error,

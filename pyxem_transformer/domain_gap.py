@@ -16,6 +16,7 @@ from diffsims.generators.simulation_generator import SimulationGenerator
 from . import data, phases
 from ._validation import reciprocal_calibration
 from .peaks import find_peaks_batched
+from .phase_io import diffsims_phase
 from .simulation import detector_frame
 
 __all__ = ["DomainGap", "measure_domain_gap"]
@@ -105,7 +106,7 @@ def measure_domain_gap(
     rows, cols = signal.axes_manager.signal_shape[::-1]
     half = 0.5 * calibration * (min(rows, cols) - 1) - 2 * calibration
     simulation = SimulationGenerator(200).calculate_diffraction2d(
-        phase,
+        diffsims_phase(phase),
         rotation=truth.rotations,
         reciprocal_radius=1.5 * half,
         max_excitation_error=max_excitation_error,

@@ -22,12 +22,10 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from diffsims.structure_factor.atomic_scattering_parameters import (
-    get_element_id_from_string,
-)
 from orix.crystal_map import Phase
 
 from ._fit_kernel import fit_patterns
+from .phase_io import _atomic_number, atom_positions
 
 __all__ = ["Refinement", "reciprocal_lattice_points", "refine_rotations", "wavelength"]
 
@@ -54,7 +52,8 @@ def reciprocal_lattice_points(phase: Phase, max_radius: float) -> np.ndarray:
     """Return allowed reciprocal lattice vectors ``(P, 3)`` with ``|g| <= max_radius``.
 
     Reflections whose kinematical structure factor (atoms weighted by their
-    atomic number) vanishes are left out, so extinct spots attract no peak.
+    atomic number, at :func:`~pyxem_transformer.phase_io.atom_positions`)
+    vanishes are left out, so extinct spots attract no peak.
 
     Parameters
     ----------
@@ -79,13 +78,14 @@ def reciprocal_lattice_points(phase: Phase, max_radius: float) -> np.ndarray:
             (str(a.element), np.asarray(a.xyz, float).tobytes(), float(a.occupancy))
             for a in structure
         ),
+        phase.point_group.name,
         float(max_radius),
     )
     points = _LATTICE_POINTS.get(key)
     if points is None:
         if len(_LATTICE_POINTS) >= 64:
             _LATTICE_POINTS.clear()
-        points = _allowed_points(structure, float(max_radius))
+        points = _allowed_points(structure, atom_positions(phase), float(max_radius))
         _LATTICE_POINTS[key] = points
     return points.copy()
 
@@ -94,7 +94,7 @@ def reciprocal_lattice_points(phase: Phase, max_radius: float) -> np.ndarray:
 _LATTICE_POINTS: dict = {}
 
 
-def _allowed_points(structure, max_radius: float) -> np.ndarray:
+def _allowed_points(structure, xyz: np.ndarray, max_radius: float) -> np.ndarray:
     lattice = structure.lattice
     base = lattice.reciprocal().base  # rows a*, b*, c* in the Cartesian frame
     n = [int(np.ceil(max_radius * lattice.abcABG()[i])) + 1 for i in range(3)]
@@ -104,14 +104,9 @@ def _allowed_points(structure, max_radius: float) -> np.ndarray:
     keep = (radius > 0) & (radius <= max_radius)
     hkl, g = hkl[keep], g[keep]
     weights = np.array([_atomic_number(a.element) * a.occupancy for a in structure])
-    factor = np.exp(2j * np.pi * hkl @ structure.xyz.T) @ weights
+    factor = np.exp(2j * np.pi * hkl @ xyz.T) @ weights
     strength = np.abs(factor) ** 2
     return g[strength > 1e-6 * strength.max()].astype(np.float32)
-
-
-def _atomic_number(element: str) -> int:
-    symbol = "".join(ch for ch in str(element) if ch.isalpha()).capitalize()
-    return int(get_element_id_from_string(symbol))
 
 
 def _rodrigues(delta: torch.Tensor) -> torch.Tensor:

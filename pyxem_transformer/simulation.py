@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from ._validation import as_phase_list
 from .data import random_rotations
 from .peaks import PeakSet
-from .phase_io import phase_from_dict, phase_to_dict
+from .phase_io import diffsims_phase, phase_from_dict, phase_to_dict
 
 __all__ = [
     "SimulationSettings",
@@ -38,7 +38,9 @@ __all__ = [
     "simulate_spots",
 ]
 
-_FORMAT = 1
+#: Version of the cached spot lists: 2 since diffsims is given `diffsims_phase`
+#: copies (hexagonal intensities changed), so no older cache is reused.
+_FORMAT = 2
 
 
 def detector_frame(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -311,7 +313,7 @@ def simulate_spots(
                 part = fz[k * chunk : (k + 1) * chunk]
                 error = float(rng.uniform(*settings.max_excitation_error))
                 simulation = generator.calculate_diffraction2d(
-                    phase,
+                    diffsims_phase(phase),
                     rotation=part,
                     reciprocal_radius=settings.reciprocal_radius,
                     max_excitation_error=error,

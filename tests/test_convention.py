@@ -18,7 +18,7 @@ import pytest
 from diffsims.generators.simulation_generator import SimulationGenerator
 from orix.sampling import get_sample_reduced_fundamental
 
-from pyxem_transformer import data, metrics, phases
+from pyxem_transformer import data, metrics, phase_io, phases
 
 
 def _template_match(signal, phase, max_excitation_error=0.1):
@@ -26,7 +26,7 @@ def _template_match(signal, phase, max_excitation_error=0.1):
     radius = -signal.axes_manager.signal_axes[0].offset
     grid = get_sample_reduced_fundamental(resolution=1, point_group=phase.point_group)
     library = SimulationGenerator(200).calculate_diffraction2d(
-        phase,
+        phase_io.diffsims_phase(phase),  # as the data (see docs/conventions.md)
         rotation=grid,
         reciprocal_radius=radius,
         max_excitation_error=max_excitation_error,
@@ -40,8 +40,9 @@ def _template_match(signal, phase, max_excitation_error=0.1):
 
 
 # Fraction of pixels template matching gets within 3 degrees: measured 0.89
-# (Cu) and 0.46 (Ti, whose hcp patterns have few, often ambiguous spots).
-@pytest.mark.parametrize(("phase_name", "min_fraction"), [("cu", 0.7), ("ti", 0.35)])
+# (Cu) and 0.57 (Ti, whose hcp patterns have few, often ambiguous spots; 0.46
+# before data and library got ``diffsims_phase``).
+@pytest.mark.parametrize(("phase_name", "min_fraction"), [("cu", 0.7), ("ti", 0.45)])
 def test_template_matching_recovers_truth(phase_name, min_fraction):
     phase = phases.by_name(phase_name)
     s, truth = data.simulated_grains(phase, scan_shape=(10, 10), n_grains=40, seed=1)

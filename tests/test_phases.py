@@ -57,3 +57,43 @@ def test_hexagonal_atoms_keep_their_fractional_coordinates():
     )
     base = ti.structure.lattice.base
     np.testing.assert_allclose(base[0], [2.9508, 0, 0], atol=1e-12)
+
+
+def test_hcp_built_by_orix_from_diffpy_frame_gives_the_same_points_and_intensities():
+    # The common way to build a phase, Phase(structure=...) from a structure
+    # in diffpy's default frame, leaves orix's moved atoms (0.577, 0.577,
+    # 1/4) in the structure; phases.ti() holds the true (1/3, 2/3, 1/4).
+    # Both must give the same lattice points and diffsims intensities.
+    from diffpy.structure import Atom, Lattice, Structure
+    from diffsims.generators.simulation_generator import SimulationGenerator
+    from orix.crystal_map import Phase
+    from orix.quaternion import Rotation
+
+    from pyxem_transformer.refine import reciprocal_lattice_points
+
+    lattice = Lattice(2.9508, 2.9508, 4.6855, 90, 90, 120)
+    atoms = [Atom("Ti", (1 / 3, 2 / 3, 0.25)), Atom("Ti", (2 / 3, 1 / 3, 0.75))]
+    moved = Phase(name="Ti", structure=Structure(atoms, lattice), space_group=194)
+    aligned = phases.ti()
+    assert not np.allclose(moved.structure.xyz, aligned.structure.xyz)
+    np.testing.assert_allclose(
+        phase_io.atom_positions(moved), phase_io.atom_positions(aligned), atol=1e-9
+    )
+    a = reciprocal_lattice_points(aligned, 2.0)
+    b = reciprocal_lattice_points(moved, 2.0)
+    assert a.shape == b.shape
+    np.testing.assert_allclose(np.sort(a, axis=0), np.sort(b, axis=0), atol=1e-6)
+    rotation = Rotation.from_axes_angles([1, 2, 0.5], np.deg2rad(35))
+    intensities = [
+        SimulationGenerator(200)
+        .calculate_diffraction2d(
+            phase_io.diffsims_phase(p),
+            rotation=rotation,
+            reciprocal_radius=1.5,
+            max_excitation_error=0.1,
+            with_direct_beam=False,
+        )
+        .coordinates.intensity
+        for p in (aligned, moved)
+    ]
+    np.testing.assert_allclose(intensities[0], intensities[1], rtol=1e-9)

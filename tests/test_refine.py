@@ -4,7 +4,7 @@ import torch
 from diffsims.generators.simulation_generator import SimulationGenerator
 from orix.quaternion import Rotation
 
-from pyxem_transformer import data, metrics, phases, simulation
+from pyxem_transformer import data, metrics, phase_io, phases, simulation
 from pyxem_transformer.predict import FIT_RADII
 from pyxem_transformer.refine import (
     reciprocal_lattice_points,
@@ -18,15 +18,16 @@ def test_wavelength_matches_diffsims():
     assert abs(wavelength(200) - SimulationGenerator(200).wavelength) < 1e-6
 
 
-def test_geometry_matches_diffsims_spots():
+@pytest.mark.parametrize("name", ["cu2o", "ti"])
+def test_geometry_matches_diffsims_spots(name):
     # v = M.T g, s = |v_xy|^2 * wavelength / 2 - v_z: the lattice points with
-    # small |s| are the spots diffsims draws, at the same positions.
-    # (hcp Ti is left out: diffsims gives kinematically forbidden reflections
-    # such as (3 -3 3) a small intensity, which this lattice omits.)
-    phase = phases.cu2o()
+    # small |s| are the spots diffsims draws, at the same positions (for hcp
+    # Ti through ``diffsims_phase``, without which diffsims gives forbidden
+    # reflections such as (3 -3 3) intensity).
+    phase = phases.by_name(name)
     r = data.random_rotations(1, np.random.default_rng(5))
     sim = SimulationGenerator(200).calculate_diffraction2d(
-        phase,
+        phase_io.diffsims_phase(phase),
         rotation=r,
         reciprocal_radius=1.4,
         max_excitation_error=0.05,

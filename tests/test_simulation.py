@@ -4,7 +4,7 @@ from diffsims.generators.simulation_generator import SimulationGenerator
 from orix.crystal_map import Phase
 from orix.quaternion import Orientation, Rotation
 
-from pyxem_transformer import phases, simulation
+from pyxem_transformer import data, metrics, phase_io, phases, simulation
 from pyxem_transformer.augment import AugmentationSettings, augment_peaks
 from pyxem_transformer.peaks import PeakSet
 
@@ -130,3 +130,74 @@ def test_geometric_effects_stay_within_their_range(effect, value):
         assert np.all(shift <= value * g + 1e-5)
     else:
         assert np.median(shift) < 3 * value
+
+
+def test_hcp_intensities_have_the_point_group_symmetry_with_diffsims_phase():
+    # diffsims#203: for a hexagonal phase built by orix, diffsims moves the
+    # atoms by orix's change of Cartesian frame when it computes structure
+    # factors, so two orientations that orix counts as one (here a 120° turn
+    # about c apart) give spots at the same positions with different
+    # intensities. ``diffsims_phase`` undoes that. The first half is a
+    # canary: if it fails, diffsims has fixed its structure factors, and
+    # ``diffsims_phase`` must go (it would now break them), the hexagonal
+    # models be retrained and the benchmark re-run.
+    ti = phases.ti()
+    r = Rotation.from_axes_angles([1, 2, 0.5], np.deg2rad(35))
+    turn = np.array([[-0.5, -np.sqrt(3) / 2, 0], [np.sqrt(3) / 2, -0.5, 0], [0, 0, 1]])
+    turned = Rotation.from_matrix(turn @ r.to_matrix()[0])
+    assert metrics.misorientation_angles(turned, r, ti.point_group)[0] < 1e-4
+
+    def intensity_ratios(phase):
+        spots = []
+        for rotation in (r, turned):
+            sim = SimulationGenerator(200).calculate_diffraction2d(
+                phase,
+                rotation=rotation,
+                reciprocal_radius=1.5,
+                max_excitation_error=0.1,
+                with_direct_beam=False,
+            )
+            xy = np.asarray(sim.coordinates.data)[:, :2]
+            spots.append((xy, np.asarray(sim.coordinates.intensity)))
+        (xy_a, i_a), (xy_b, i_b) = spots
+        d = np.linalg.norm(xy_a[:, None] - xy_b[None], axis=-1)
+        shared = d.min(axis=1) < 1e-6  # the same positions
+        assert shared.sum() >= 20
+        return i_b[d.argmin(axis=1)][shared] / i_a[shared]
+
+    raw = intensity_ratios(ti)
+    assert raw.max() / raw.min() > 2  # diffsims alone: not the same intensities
+    fixed = intensity_ratios(phase_io.diffsims_phase(ti))
+    np.testing.assert_allclose(fixed, 1.0, rtol=1e-6)
+    # Cubic phases are left as they are.
+    cu = phases.cu()
+    np.testing.assert_array_equal(
+        phase_io.diffsims_phase(cu).structure.xyz, cu.structure.xyz
+    )
+
+
+def test_hcp_forbidden_reflections_get_no_intensity_with_diffsims_phase():
+    # In hcp (two atoms at 1/3 2/3 1/4 and 2/3 1/3 3/4), reflections with
+    # h - k a multiple of 3 and l odd are kinematically forbidden.
+    ti = phases.ti()
+    rotations = data.random_rotations(20, np.random.default_rng(2))
+
+    def forbidden_fraction(phase):
+        sim = SimulationGenerator(200).calculate_diffraction2d(
+            phase,
+            rotation=rotations,
+            reciprocal_radius=2.0,
+            max_excitation_error=0.1,
+            with_direct_beam=False,
+        )
+        forbidden = total = 0.0
+        for one in sim.coordinates:
+            h, k, l_ = np.round(np.asarray(one.hkl)).astype(int).T
+            intensity = np.asarray(one.intensity)
+            rule = ((h - k) % 3 == 0) & (l_ % 2 == 1)
+            forbidden += intensity[rule].sum()
+            total += intensity.sum()
+        return forbidden / total
+
+    assert forbidden_fraction(ti) > 1e-3  # diffsims alone (diffsims#203)
+    assert forbidden_fraction(phase_io.diffsims_phase(ti)) < 1e-9
