@@ -158,6 +158,8 @@ def template_library(
         get_sample_reduced_fundamental(resolution=step, point_group=p.point_group)
         for p in phases
     ]
+    # As the data were simulated (right hexagonal intensities); the result's
+    # phases are these copies, matched to the truth by name.
     phases = [diffsims_phase(p) for p in phases]
     return SimulationGenerator(voltage).calculate_diffraction2d(
         phases if len(phases) > 1 else phases[0],
