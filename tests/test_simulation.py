@@ -132,6 +132,17 @@ def test_geometric_effects_stay_within_their_range(effect, value):
         assert np.median(shift) < 3 * value
 
 
+def _diffsims_spots(phase, rotation, reciprocal_radius):
+    """diffsims's kinematic spots (no direct beam, excitation error 0.1 1/Å)."""
+    return SimulationGenerator(200).calculate_diffraction2d(
+        phase,
+        rotation=rotation,
+        reciprocal_radius=reciprocal_radius,
+        max_excitation_error=0.1,
+        with_direct_beam=False,
+    )
+
+
 def test_hcp_intensities_have_the_point_group_symmetry_with_diffsims_phase():
     # diffsims#203: for a hexagonal phase built by orix, diffsims moves the
     # atoms by orix's change of Cartesian frame when it computes structure
@@ -150,13 +161,7 @@ def test_hcp_intensities_have_the_point_group_symmetry_with_diffsims_phase():
     def intensity_ratios(phase):
         spots = []
         for rotation in (r, turned):
-            sim = SimulationGenerator(200).calculate_diffraction2d(
-                phase,
-                rotation=rotation,
-                reciprocal_radius=1.5,
-                max_excitation_error=0.1,
-                with_direct_beam=False,
-            )
+            sim = _diffsims_spots(phase, rotation, reciprocal_radius=1.5)
             xy = np.asarray(sim.coordinates.data)[:, :2]
             spots.append((xy, np.asarray(sim.coordinates.intensity)))
         (xy_a, i_a), (xy_b, i_b) = spots
@@ -183,13 +188,7 @@ def test_hcp_forbidden_reflections_get_no_intensity_with_diffsims_phase():
     rotations = data.random_rotations(20, np.random.default_rng(2))
 
     def forbidden_fraction(phase):
-        sim = SimulationGenerator(200).calculate_diffraction2d(
-            phase,
-            rotation=rotations,
-            reciprocal_radius=2.0,
-            max_excitation_error=0.1,
-            with_direct_beam=False,
-        )
+        sim = _diffsims_spots(phase, rotations, reciprocal_radius=2.0)
         forbidden = total = 0.0
         for one in sim.coordinates:
             h, k, l_ = np.round(np.asarray(one.hkl)).astype(int).T
