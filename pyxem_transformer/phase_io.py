@@ -63,6 +63,12 @@ def _atomic_number(element: str) -> int:
     return int(get_element_id_from_string(symbol))
 
 
+def _structure_strength(structure, hkl: np.ndarray, xyz: np.ndarray) -> np.ndarray:
+    """``|F(hkl)|**2`` with atoms at ``xyz``, weighted by atomic number."""
+    weights = np.array([_atomic_number(a.element) * a.occupancy for a in structure])
+    return np.abs(np.exp(2j * np.pi * hkl @ xyz.T) @ weights) ** 2
+
+
 def _frame_mapping(lattice) -> np.ndarray:
     """diffsims's map of fractional coordinates, ``inv(stdbase @ recbase)``."""
     return np.linalg.inv(lattice.stdbase @ lattice.recbase)
@@ -78,12 +84,7 @@ def _asymmetry(phase: Phase, xyz: np.ndarray) -> float:
     structure = phase.structure
     base = structure.lattice.reciprocal().base
     hkl = np.array(np.meshgrid(*[np.arange(-3, 4)] * 3)).reshape(3, -1).T.astype(float)
-    weights = np.array([_atomic_number(a.element) * a.occupancy for a in structure])
-
-    def strength(indices):
-        return np.abs(np.exp(2j * np.pi * indices @ xyz.T) @ weights) ** 2
-
-    reference = strength(hkl)
+    reference = _structure_strength(structure, hkl, xyz)
     change = 0.0
     for op in phase.point_group.to_matrix():
         if np.linalg.det(op) < 0:
@@ -91,7 +92,8 @@ def _asymmetry(phase: Phase, xyz: np.ndarray) -> float:
         moved = (hkl @ base) @ np.asarray(op).T @ np.linalg.inv(base)
         if not np.allclose(moved, np.round(moved), atol=1e-6):
             continue  # not a symmetry of the lattice in this frame
-        change += np.abs(strength(np.round(moved)) - reference).sum()
+        moved_strength = _structure_strength(structure, np.round(moved), xyz)
+        change += np.abs(moved_strength - reference).sum()
     return float(change / max(reference.sum(), 1e-30))
 
 

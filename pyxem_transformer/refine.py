@@ -25,7 +25,7 @@ import torch
 from orix.crystal_map import Phase
 
 from ._fit_kernel import fit_patterns
-from .phase_io import _atomic_number, atom_positions
+from .phase_io import _structure_strength, atom_positions
 
 __all__ = ["Refinement", "reciprocal_lattice_points", "refine_rotations", "wavelength"]
 
@@ -103,9 +103,7 @@ def _allowed_points(structure, xyz: np.ndarray, max_radius: float) -> np.ndarray
     radius = np.linalg.norm(g, axis=1)
     keep = (radius > 0) & (radius <= max_radius)
     hkl, g = hkl[keep], g[keep]
-    weights = np.array([_atomic_number(a.element) * a.occupancy for a in structure])
-    factor = np.exp(2j * np.pi * hkl @ xyz.T) @ weights
-    strength = np.abs(factor) ** 2
+    strength = _structure_strength(structure, hkl, xyz)
     return g[strength > 1e-6 * strength.max()].astype(np.float32)
 
 

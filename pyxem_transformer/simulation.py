@@ -306,6 +306,7 @@ def simulate_spots(
     ) as bar:
         for index, phase in enumerate(phase_objs):
             symmetry = phase.point_group.proper_subgroup
+            for_diffsims = diffsims_phase(phase)
             sampled = random_rotations(n_per_phase, rng)
             fz = Orientation(sampled.data, symmetry=symmetry)
             fz = fz.reduce()
@@ -313,7 +314,7 @@ def simulate_spots(
                 part = fz[k * chunk : (k + 1) * chunk]
                 error = float(rng.uniform(*settings.max_excitation_error))
                 simulation = generator.calculate_diffraction2d(
-                    diffsims_phase(phase),
+                    for_diffsims,
                     rotation=part,
                     reciprocal_radius=settings.reciprocal_radius,
                     max_excitation_error=error,
