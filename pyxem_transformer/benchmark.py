@@ -62,7 +62,8 @@ class MethodResult:
     xmap
         The orix ``CrystalMap`` the method produced.
     stages
-        Patterns/s of each stage alone (transformer only).
+        Patterns/s of each stage alone and tokens per pattern (transformer
+        only).
     seconds_each
         Wall time of every timed run, where the method was run several times
         (``seconds`` is then their median; see :func:`median_of_runs`).
@@ -288,7 +289,11 @@ def run_transformer(
 
 
 def _stage_rates(signal, model: OrientationTransformer) -> dict:
-    """Patterns/s of each stage alone, on the same in-memory patterns."""
+    """Patterns/s of each stage alone, on the same in-memory patterns.
+
+    Also the mean number of tokens per pattern: the network's and the
+    fit's cost grow with it, template matching's does not.
+    """
     from .peaks import find_peaks_batched
     from .predict import predict_tokens
     from .tokens import make_tokens
@@ -300,6 +305,7 @@ def _stage_rates(signal, model: OrientationTransformer) -> dict:
     peaks = find_peaks_batched(images, tuple(scale), tuple(offset))
     rates = {"peak_finding_per_second": n / (time.perf_counter() - start)}
     tokens, mask = make_tokens(peaks, model.token_settings)
+    rates["tokens_per_pattern"] = float(mask.sum(1).mean())
     for key, refine in [
         ("model_only_per_second", False),
         ("model_and_refine_per_second", True),

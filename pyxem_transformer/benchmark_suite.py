@@ -6,8 +6,8 @@ orientations (fixed seed), maps it with a shipped model and with pyxem
 template matching (:mod:`pyxem_transformer.benchmark`, best settings named
 in the report), and scores both against the truth. The report gives, per
 case, both methods' end-to-end patterns/s and their ratio, the
-transformer's stage rates (peak finding, model, model + refinement) and
-peak Python-side memory, and the accuracy table.
+transformer's stage rates (peak finding, model, model + refinement), tokens
+per pattern and peak Python-side memory, and the accuracy table.
 """
 
 import json
@@ -312,10 +312,12 @@ def run_suite(
         "twin of a zero-order pattern counts as right ('strict' counts it "
         "wrong); a wrong phase counts as a failure.",
         "",
-        "Transformer stages alone (patterns/s) and peak Python-side memory:",
+        "Transformer stages alone (patterns/s), mean tokens per pattern (the "
+        "model's and the fit's cost grow with them) and peak Python-side memory:",
         "",
-        "| case | peak finding | model | model + refinement | memory (MB) |",
-        "| --- | --- | --- | --- | --- |",
+        "| case | peak finding | model | model + refinement | tokens/pattern "
+        "| memory (MB) |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         if r["method"] == "transformer":
@@ -323,7 +325,7 @@ def run_suite(
                 f"| {r['case']} | {r['peak_finding_per_second']:.0f} "
                 f"| {r['model_only_per_second']:.0f} "
                 f"| {r['model_and_refine_per_second']:.0f} "
-                f"| {r['peak_memory_mb']:.0f} |"
+                f"| {r['tokens_per_pattern']:.1f} | {r['peak_memory_mb']:.0f} |"
             )
     report = {
         "machine": machine,

@@ -25,6 +25,8 @@ def test_both_methods_are_timed_and_scored_on_the_same_data(tiny_model):
     # Template matching with its best settings gets the phases right here.
     assert tm.accuracy.phase_accuracy > 0.8
     assert ours.peak_memory_mb is not None
+    n_tokens = tiny_model.token_settings.n_tokens
+    assert 3 <= ours.stages["tokens_per_pattern"] <= n_tokens
 
 
 def test_quick_benchmark_suite_smoke(tmp_path, capsys):

@@ -28,8 +28,12 @@ def test_same_peaks_as_pyxem_local_max_within_half_a_pixel(sample):
         method="local_max", threshold_abs=0.002, min_distance=3, show_progressbar=False
     )
     theirs = peaks_from_diffraction_vectors(vectors)
-    ours = find_peaks_batched(
-        s.data.reshape(-1, 128, 128), scale, offset, smooth_sigma=None
+    ours = find_peaks_batched(  # pyxem's threshold (the patterns' maximum is 1)
+        s.data.reshape(-1, 128, 128),
+        scale,
+        offset,
+        smooth_sigma=None,
+        threshold_rel=0.002,
     )
     inner = 1.27 - 4 * 0.02  # skimage excludes peaks near the border
     n_matched = n_theirs = 0
@@ -71,10 +75,55 @@ def test_dtype_and_scale_do_not_change_the_peaks(sample):
     s, _ = sample
     scale, offset = _calibration(s)
     images = s.data[:1, :2].reshape(-1, 128, 128)
-    as_float = find_peaks_batched(images, scale, offset)
-    as_counts = find_peaks_batched((images * 4000).astype(np.uint16), scale, offset)
+    # One smoothing for both: "auto" takes the rounded copy for counts.
+    as_float = find_peaks_batched(images, scale, offset, smooth_sigma=1.0)
+    as_counts = find_peaks_batched(
+        (images * 4000).astype(np.uint16), scale, offset, smooth_sigma=1.0
+    )
     assert np.array_equal(as_float.counts, as_counts.counts)
     np.testing.assert_allclose(as_float.kx, as_counts.kx, atol=0.002)
+
+
+def test_auto_smoothing_merges_the_electrons_of_a_weak_disk():
+    # Four weak disks (sigma 2 px) of about 8 electrons each, and a strong
+    # one: at 1 px of smoothing a weak disk's scattered electrons become
+    # several peaks; "auto" sees counts and smooths at the disk's scale.
+    rng = np.random.default_rng(0)
+    rows, cols = np.indices((64, 64))
+    centres = [(16.3, 15.6), (16.8, 47.2), (47.5, 16.1), (47.1, 47.7), (32.2, 31.6)]
+    expected = sum(
+        (400.0 if k == 4 else 8.0)
+        / (8 * np.pi)
+        * np.exp(-((rows - r) ** 2 + (cols - c) ** 2) / 8)
+        for k, (r, c) in enumerate(centres)
+    )
+    counts = rng.poisson(np.broadcast_to(expected, (20, 64, 64))).astype(np.uint16)
+    fine = find_peaks_batched(counts, (1, 1), (0, 0), smooth_sigma=1.0)
+    auto = find_peaks_batched(counts, (1, 1), (0, 0))
+    matched = find_peaks_batched(counts, (1, 1), (0, 0), smooth_sigma=2.0)
+    np.testing.assert_array_equal(auto.kx, matched.kx)
+    # Gain and dtype do not change the verdict.
+    scaled = find_peaks_batched(counts * np.float32(37.5), (1, 1), (0, 0))
+    np.testing.assert_allclose(scaled.kx, auto.kx, atol=1e-4)
+    assert fine.counts.mean() > 6 and auto.counts.mean() < 5.5
+    tree = cKDTree(np.array(centres)[:, ::-1])
+    d_auto = tree.query(np.stack([auto.kx, auto.ky], 1))[0]
+    d_fine = tree.query(np.stack([fine.kx, fine.ky], 1))[0]
+    assert np.median(d_auto) < 0.7 * np.median(d_fine)
+    # Continuous (noise-free) patterns keep the 1 px smoothing.
+    clean = expected[None].astype(np.float32)
+    np.testing.assert_array_equal(
+        find_peaks_batched(clean, (1, 1), (0, 0)).kx,
+        find_peaks_batched(clean, (1, 1), (0, 0), smooth_sigma=1.0).kx,
+    )
+    # Nor do counts with an offset (not plain counts any more).
+    offset = counts[:1].astype(np.float32) - 1
+    np.testing.assert_array_equal(
+        find_peaks_batched(offset, (1, 1), (0, 0)).kx,
+        find_peaks_batched(offset, (1, 1), (0, 0), smooth_sigma=1.0).kx,
+    )
+    with pytest.raises(ValueError, match="smooth_sigma"):
+        find_peaks_batched(clean, (1, 1), (0, 0), smooth_sigma="matched")
 
 
 def test_empty_and_nan_patterns_give_no_peaks():
