@@ -27,9 +27,10 @@ SMOOTH_SIGMA = 1.0
 #: weak disk is a few electrons scattered over its area, and 1 pixel of
 #: smoothing makes each its own peak at that electron's position. At the
 #: disk's scale they merge into one peak at their centroid. On the
-#: benchmark's samples (disks of sigma 2 px) 2 px beat 1 px at 300, 3000 and
-#: 30,000 electrons per pattern on Cu, Ti and Cu + Cu2O (hand-run check;
-#: docs/benchmark.md).
+#: benchmark's samples (disks of sigma 2 px) of Cu, Ti and Cu + Cu2O, 2 px
+#: gave more pixels under 2° than 1 px at 300 and 30,000 electrons per
+#: pattern, and at 3000 but for two Cu + Cu2O samples (1 point fewer);
+#: hand-run checks, docs/benchmark.md.
 COUNTING_SMOOTH_SIGMA = 2.0
 #: A pattern counts as electron counts when at least this fraction of its
 #: lit pixels hold its smallest positive value (one electron). Simulated
@@ -256,7 +257,7 @@ def _max(image: np.ndarray) -> float:
     return peak
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True)  # no fastmath: it compares with inf
 def _counted_in(flat: np.ndarray, stride: int, singles_fraction: float) -> int:
     # 1: counts, 0: not, -1: no lit pixel among every ``stride``-th.
     quantum, lowest = np.inf, np.inf
