@@ -122,8 +122,9 @@ def test_auto_smoothing_merges_the_electrons_of_a_weak_disk():
         find_peaks_batched(offset, (1, 1), (0, 0)).kx,
         find_peaks_batched(offset, (1, 1), (0, 0), smooth_sigma=1.0).kx,
     )
-    with pytest.raises(ValueError, match="smooth_sigma"):
-        find_peaks_batched(clean, (1, 1), (0, 0), smooth_sigma="matched")
+    for bad in ("matched", -1.0):
+        with pytest.raises(ValueError, match="smooth_sigma"):
+            find_peaks_batched(clean, (1, 1), (0, 0), smooth_sigma=bad)
 
 
 def test_empty_and_nan_patterns_give_no_peaks():
