@@ -1,9 +1,9 @@
 """Where a benchmark case fails, and whether the pattern could tell.
 
-    python benchmarks/failures.py cu_cu2o-free [--scan 64] [--threshold 2]
+    python benchmarks/failures.py cu_cu2o-free [--scan 64] [--threshold 2] [--seed 0]
 
-Maps the case's sample exactly as ``pyxem-transformer benchmark`` does (same
-seed, model, calibration check) with both methods, groups the pixels where
+Maps the case's sample exactly as ``pyxem-transformer benchmark --seed N``
+does (same model, calibration check) with both methods, groups the pixels where
 ours is more than ``threshold`` degrees off by grain, and for each such grain
 simulates the kinematic spot list (diffsims, the data's excitation error and
 reciprocal radius) at the true orientation and at ours. It prints:
@@ -67,11 +67,12 @@ def main() -> None:
     parser.add_argument("case", choices=sorted(CASES))
     parser.add_argument("--scan", type=int, default=64)
     parser.add_argument("--threshold", type=float, default=2.0)
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     logging.getLogger("hyperspy").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=UserWarning)
     case = CASES[args.case]
-    model, signal, truth = _sample(case, args.scan, 0)
+    model, signal, truth = _sample(case, args.scan, args.seed)
     ours = signal.as_lazy().get_orientation_map_transformer(
         model, show_progressbar=False
     )

@@ -310,3 +310,86 @@ def fit_patterns(
             out_matrices[i],
             out_figures[i],
         )
+
+
+@numba.njit(cache=True, nogil=True)
+def _missing_one(
+    m, tokens, mask, lattice, strength, half, sigma, tolerance, inner, outer, field
+):
+    """Strongest expected reflection without a token, relative to the strongest.
+
+    ``field``: ``(xmin, xmax, ymin, ymax)``, or NaN for the box of the tokens
+    made symmetric about the centre (Friedel) and widened by ``tolerance``.
+    """
+    xmin, xmax, ymin, ymax = field[0], field[1], field[2], field[3]
+    reach_x, reach_y = 0.0, 0.0
+    n_tokens = 0
+    for n in range(tokens.shape[0]):
+        if mask[n]:
+            n_tokens += 1
+            reach_x = max(reach_x, abs(tokens[n, 0]))
+            reach_y = max(reach_y, abs(tokens[n, 1]))
+    if n_tokens < 3:
+        return 0.0
+    if np.isnan(xmin):
+        xmin, xmax = -reach_x - tolerance, reach_x + tolerance
+        ymin, ymax = -reach_y - tolerance, reach_y + tolerance
+    strongest, missing = 0.0, 0.0
+    for p in range(lattice.shape[0]):
+        v0 = lattice[p, 0] * m[0, 0] + lattice[p, 1] * m[1, 0] + lattice[p, 2] * m[2, 0]
+        v1 = lattice[p, 0] * m[0, 1] + lattice[p, 1] * m[1, 1] + lattice[p, 2] * m[2, 1]
+        v2 = lattice[p, 0] * m[0, 2] + lattice[p, 1] * m[1, 2] + lattice[p, 2] * m[2, 2]
+        s = (v0 * v0 + v1 * v1) * half - v2
+        if abs(s) > 3.0 * sigma:
+            continue
+        kx, ky = -v0, v1  # detector frame (see ``refine``)
+        if not (xmin <= kx <= xmax and ymin <= ky <= ymax):
+            continue
+        if not inner * inner <= kx * kx + ky * ky <= outer * outer:
+            continue
+        expected = strength[p] * np.exp(-0.5 * (s / sigma) ** 2)
+        strongest = max(strongest, expected)
+        if expected <= missing:
+            continue
+        seen = False
+        for n in range(tokens.shape[0]):
+            if mask[n]:
+                dx, dy = tokens[n, 0] - kx, tokens[n, 1] - ky
+                if dx * dx + dy * dy < tolerance * tolerance:
+                    seen = True
+                    break
+        if not seen:
+            missing = expected
+    return missing / strongest if strongest > 0.0 else 0.0
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def missing_patterns(
+    matrices,
+    tokens,
+    mask,
+    lattice,
+    strength,
+    half,
+    sigma,
+    tolerance,
+    inner,
+    outer,
+    field,
+    out,
+):
+    """:func:`_missing_one` of every pattern, in parallel, into ``out``."""
+    for i in numba.prange(matrices.shape[0]):
+        out[i] = _missing_one(
+            matrices[i],
+            tokens[i],
+            mask[i],
+            lattice,
+            strength,
+            half,
+            sigma,
+            tolerance,
+            inner,
+            outer,
+            field,
+        )

@@ -22,7 +22,7 @@ from .predict import predict_tokens
 from .signals.orientation_map import COLUMNS, result_signal
 from .tokens import make_tokens
 
-__all__ = ["map_orientations", "map_vectors", "orientation_table"]
+__all__ = ["detector_field", "map_orientations", "map_vectors", "orientation_table"]
 
 _FINDER_OPTIONS = {
     "min_distance",
@@ -67,6 +67,7 @@ def orientation_table(
     batch_size: int = 1024,
     device: str = "auto",
     refine: bool = True,
+    field: tuple[float, float, float, float] | None = None,
 ) -> np.ndarray:
     """Return the ``(n, n_best, len(COLUMNS))`` result table of a peak set.
 
@@ -85,6 +86,9 @@ def orientation_table(
     refine
         Fit the rotations to the peaks
         (:func:`pyxem_transformer.predict.predict_tokens`).
+    field
+        Where on the detector peaks can be found, ``(kx_min, kx_max, ky_min,
+        ky_max)`` in 1/Å (:func:`detector_field`); None if not known.
 
     Returns
     -------
@@ -93,7 +97,9 @@ def orientation_table(
         (``pyxem_transformer.signals.orientation_map.COLUMNS``).
     """
     tokens, mask = make_tokens(peaks, model.token_settings)
-    p = predict_tokens(model, tokens, mask, n_best, batch_size, device, refine)
+    p = predict_tokens(
+        model, tokens, mask, n_best, batch_size, device, refine, field=field
+    )
     n_tokens = np.broadcast_to(p.n_tokens[:, None], p.phase_index.shape)
     return np.concatenate(
         [
@@ -112,8 +118,44 @@ def _block_table(
     nav = block.shape[:-2]
     images = block.reshape(-1, *block.shape[-2:])
     peaks = find_peaks_batched(images, scale, offset, **finder_kwargs)
-    table = orientation_table(peaks, model, n_best, batch_size, device, refine)
+    field = detector_field(scale, offset, images.shape[-2:])
+    table = orientation_table(
+        peaks, model, n_best, batch_size, device, refine, field=field
+    )
     return table.reshape(*nav, n_best, len(COLUMNS))
+
+
+def detector_field(
+    scale: tuple, offset: tuple, shape: tuple[int, int], margin: float = 3.0
+) -> tuple[float, float, float, float]:
+    """Return where peaks can be found on a detector, in 1/Å.
+
+    Parameters
+    ----------
+    scale, offset
+        Signal-axis calibration ``(x, y)`` each, in 1/Å.
+    shape
+        Pattern shape ``(rows, columns)``.
+    margin
+        Pixels left out along each edge: a disk cut by the edge may give no
+        peak (the finder skips the outermost pixels).
+
+    Returns
+    -------
+    field
+        ``(kx_min, kx_max, ky_min, ky_max)``.
+
+    Examples
+    --------
+    >>> from pyxem_transformer.inference import detector_field
+    >>> [round(b, 2) for b in detector_field((0.02, 0.02), (-1.27, -1.27), (128, 128))]
+    [-1.21, 1.21, -1.21, 1.21]
+    """
+    bounds = []
+    for s, o, n in zip(scale, offset, shape[::-1], strict=True):
+        first, last = sorted((o, o + (n - 1) * s))
+        bounds += [first + margin * abs(s), last - margin * abs(s)]
+    return tuple(float(b) for b in bounds)
 
 
 def _navigation_axes(signal) -> list[dict]:

@@ -24,10 +24,17 @@ import numpy as np
 import torch
 from orix.crystal_map import Phase
 
-from ._fit_kernel import fit_patterns
+from ._fit_kernel import fit_patterns, missing_patterns
 from .phase_io import _structure_strength, atom_positions
 
-__all__ = ["Refinement", "reciprocal_lattice_points", "refine_rotations", "wavelength"]
+__all__ = [
+    "Refinement",
+    "missing_reflections",
+    "reciprocal_lattice",
+    "reciprocal_lattice_points",
+    "refine_rotations",
+    "wavelength",
+]
 
 
 def wavelength(accelerating_voltage: float) -> float:
@@ -51,6 +58,25 @@ def wavelength(accelerating_voltage: float) -> float:
 def reciprocal_lattice_points(phase: Phase, max_radius: float) -> np.ndarray:
     """Return allowed reciprocal lattice vectors ``(P, 3)`` with ``|g| <= max_radius``.
 
+    Parameters
+    ----------
+    phase, max_radius
+        As for :func:`reciprocal_lattice`.
+
+    Returns
+    -------
+    points
+        The points of :func:`reciprocal_lattice`, without their strengths.
+    """
+    return reciprocal_lattice(phase, max_radius)[0]
+
+
+def reciprocal_lattice(
+    phase: Phase, max_radius: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return allowed reciprocal lattice vectors with ``|g| <= max_radius``
+    and their kinematical strengths.
+
     Reflections whose kinematical structure factor (atoms weighted by their
     atomic number, at :func:`~pyxem_transformer.phase_io.atom_positions`)
     vanishes are left out, so extinct spots attract no peak.
@@ -66,6 +92,10 @@ def reciprocal_lattice_points(phase: Phase, max_radius: float) -> np.ndarray:
     -------
     points
         Float32 array of shape ``(P, 3)`` in the crystal's Cartesian frame.
+    strength
+        Float32 array ``(P,)``: ``|F|**2`` with atoms weighted by their atomic
+        number, relative to the strongest point's (no atomic form factor:
+        a crude guide to which reflections should be seen, no intensity).
     """
     structure = phase.structure
     # Cached: the calibration check, the range check and the fit ask for the
@@ -87,10 +117,11 @@ def reciprocal_lattice_points(phase: Phase, max_radius: float) -> np.ndarray:
             _LATTICE_POINTS.clear()
         points = _allowed_points(structure, atom_positions(phase), float(max_radius))
         _LATTICE_POINTS[key] = points
-    return points.copy()
+    return points[0].copy(), points[1].copy()
 
 
-#: Points of :func:`reciprocal_lattice_points` by lattice, atoms and radius.
+#: Points and strengths of :func:`reciprocal_lattice` by lattice, atoms and
+#: radius.
 _LATTICE_POINTS: dict = {}
 
 
@@ -104,7 +135,11 @@ def _allowed_points(structure, xyz: np.ndarray, max_radius: float) -> np.ndarray
     keep = (radius > 0) & (radius <= max_radius)
     hkl, g = hkl[keep], g[keep]
     strength = _structure_strength(structure, hkl, xyz)
-    return g[strength > 1e-6 * strength.max()].astype(np.float32)
+    allowed = strength > 1e-6 * strength.max()
+    return (
+        g[allowed].astype(np.float32),
+        (strength[allowed] / strength.max()).astype(np.float32),
+    )
 
 
 def _rodrigues(delta: torch.Tensor) -> torch.Tensor:
@@ -420,3 +455,78 @@ def _refine_numba(
 
     rms, paired, excitation = (back(out_figures[:, i]) for i in range(3))
     return Refinement(back(out_matrices), rms, paired, excitation)
+
+
+def missing_reflections(
+    matrices: torch.Tensor,
+    tokens: torch.Tensor,
+    mask: torch.Tensor,
+    lattice: np.ndarray,
+    strength: np.ndarray,
+    wavelength: float,
+    radius_range: tuple[float, float],
+    field: tuple[float, float, float, float] | None = None,
+    sigma: float = 0.03,
+    tolerance: float = 0.05,
+) -> torch.Tensor:
+    """How strongly each rotation predicts a reflection that has no peak.
+
+    A fit pairs found peaks with lattice points, so a wrong rotation whose
+    spots cover every peak fits as well as the right one; but it may also
+    put a strong reflection on the Ewald sphere where no peak is. Each
+    lattice point is expected with its strength times
+    ``exp(-s**2 / (2 sigma**2))`` (``s`` its excitation error), where it
+    falls on the detector (``field``) between the radii the tokens were
+    taken from (``radius_range``).
+
+    Parameters
+    ----------
+    matrices
+        ``(B, 3, 3)`` rotation matrices (orix ``to_matrix``).
+    tokens, mask
+        ``(B, N, 4)`` tokens (kx, ky, g, intensity) and ``(B, N)`` mask.
+    lattice, strength
+        Points and strengths of :func:`reciprocal_lattice`.
+    wavelength
+        Electron wavelength in Å.
+    radius_range
+        ``(inner, outer)`` radii in 1/Å between which the tokens were taken
+        (:class:`~pyxem_transformer.tokens.TokenSettings`'
+        ``direct_beam_radius`` and ``max_radius``).
+    field
+        ``(kx_min, kx_max, ky_min, ky_max)`` in 1/Å: where peaks could be
+        found. If None, each pattern's tokens' reach, the same both ways
+        from the centre (Friedel pairs), widened by ``tolerance``.
+    sigma
+        Excitation error (1/Å) at which an expected reflection's weight has
+        fallen to ``exp(-1/2)``; narrow, so only reflections close to the
+        sphere are expected (the data's own excitation error is not known).
+    tolerance
+        Distance (1/Å) within which a token accounts for a reflection.
+
+    Returns
+    -------
+    missing
+        ``(B,)``: the largest expected weight of a reflection with no token
+        within ``tolerance``, relative to the largest expected weight of the
+        pattern; 0 where every expected reflection has a token (or fewer
+        than three tokens).
+    """
+    n = matrices.shape[0]
+    out = np.empty(n)
+    if n:
+        missing_patterns(
+            np.ascontiguousarray(matrices.detach().cpu().numpy(), np.float64),
+            np.ascontiguousarray(tokens.detach().cpu().numpy(), np.float64),
+            np.ascontiguousarray(mask.detach().cpu().numpy(), bool),
+            np.ascontiguousarray(lattice, np.float64),
+            np.ascontiguousarray(strength, np.float64),
+            wavelength / 2,
+            float(sigma),
+            float(tolerance),
+            float(radius_range[0]),
+            float(radius_range[1]),
+            np.full(4, np.nan) if field is None else np.asarray(field, np.float64),
+            out,
+        )
+    return torch.from_numpy(out).to(device=matrices.device, dtype=matrices.dtype)

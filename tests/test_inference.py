@@ -179,3 +179,13 @@ def test_markers_show_the_spots_of_the_mapped_orientation(tiny_model):
     result.plot_over_signal(s)
     with pytest.raises(ValueError, match="scan"):
         result.plot_over_signal(s.inav[:1])
+
+
+def test_detector_field_leaves_the_edges_out():
+    from pyxem_transformer.inference import detector_field
+
+    field = detector_field((0.02, 0.01), (-1.27, 0.5), (64, 128), margin=3)
+    np.testing.assert_allclose(field, (-1.21, 1.21, 0.53, 1.10))
+    # An axis that runs backwards spans the same interval.
+    flipped = detector_field((-0.02, 0.01), (1.27, 0.5), (64, 128), margin=3)
+    np.testing.assert_allclose(flipped, field)

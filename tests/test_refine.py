@@ -4,9 +4,13 @@ import torch
 from diffsims.generators.simulation_generator import SimulationGenerator
 from orix.quaternion import Rotation
 
-from pyxem_transformer import data, metrics, phase_io, phases, simulation
+from pyxem_transformer import data, metrics, phase_io, phases, predict, simulation
+from pyxem_transformer.model_zoo import pretrained
+from pyxem_transformer.peaks import PeakSet
 from pyxem_transformer.predict import FIT_RADII
 from pyxem_transformer.refine import (
+    missing_reflections,
+    reciprocal_lattice,
     reciprocal_lattice_points,
     refine_rotations,
     wavelength,
@@ -248,3 +252,101 @@ def test_cpu_kernel_and_torch_fit_agree():
             torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-8)
     with pytest.raises(ValueError, match="backend"):
         refine_rotations(*args, backend="cuda")
+
+
+def test_lattice_strengths_follow_the_structure_factor():
+    points, strength = reciprocal_lattice(phases.cu(), 1.6)
+    assert strength.shape == (points.shape[0],)
+    # fcc with one element: every allowed reflection has |F| = 4 Z.
+    np.testing.assert_allclose(strength, 1.0, rtol=1e-5)
+    points, strength = reciprocal_lattice(phases.cu2o(), 1.6)
+    radii = np.round(np.linalg.norm(points, axis=1), 3)
+    assert strength.max() == pytest.approx(1.0)
+    # Cu2O {110} (O only) is far weaker than {111} (Cu and O).
+    assert strength[radii == 0.331].max() < 0.1 * strength[radii == 0.406].min()
+    np.testing.assert_array_equal(points, reciprocal_lattice_points(phases.cu2o(), 1.6))
+
+
+def _perfect_tokens(phase, rotation, excitation=0.1):
+    """Tokens of every reflection within ``excitation`` of the sphere."""
+    settings = TokenSettings(n_tokens=64)
+    g = reciprocal_lattice_points(phase, 1.6)
+    v = g @ rotation.to_matrix()[0]
+    s = (v[:, 0] ** 2 + v[:, 1] ** 2) * wavelength(200) / 2 - v[:, 2]
+    kx, ky = -v[:, 0], v[:, 1]
+    radius = np.hypot(kx, ky)
+    on = (np.abs(s) < excitation) & (radius > 0.2) & (radius < settings.max_radius)
+    peaks = np.stack([kx[on], ky[on], 1.0 - np.abs(s[on])], 1)
+    return peaks, settings
+
+
+def _missing(phase, rotation, peaks, settings, field=None):
+    tokens, mask = make_tokens(PeakSet.from_lists([peaks]), settings)
+    return float(
+        missing_reflections(
+            torch.as_tensor(rotation.to_matrix(), dtype=torch.float32),
+            torch.as_tensor(tokens),
+            torch.as_tensor(mask),
+            *reciprocal_lattice(phase, 1.6),
+            wavelength(200),
+            (settings.direct_beam_radius, settings.max_radius),
+            field,
+        )[0]
+    )
+
+
+def test_missing_reflections_names_an_expected_spot_without_a_peak():
+    cu = phases.cu()
+    rotation = Rotation.from_axes_angles([1, 1, 0], 0.02) * Rotation.identity()
+    peaks, settings = _perfect_tokens(cu, rotation)
+    assert peaks.shape[0] > 8
+    assert _missing(cu, rotation, peaks, settings) == 0.0
+    # Take away the reflection closest to the sphere (intensity 1 - |s|): it
+    # is expected at nearly full strength.
+    gone = int(np.argmax(peaks[:, 2]))
+    fewer = np.delete(peaks, gone, axis=0)
+    assert _missing(cu, rotation, fewer, settings) > 0.8
+    # Off the detector it is not expected.
+    x, y = peaks[gone, :2]
+    field = (x + 0.01, 2.0, -2.0, 2.0) if x > 0 else (-2.0, x - 0.01, -2.0, 2.0)
+    assert _missing(cu, rotation, fewer, settings, field) == 0.0
+
+
+def test_a_fit_that_expects_a_missing_reflection_restarts(monkeypatch):
+    # Peaks found in the benchmark's noise-free Cu + Cu2O sample (seed 0,
+    # grain 9; kx, ky in 1/Å, intensity): the network starts 4.4° off and
+    # the fit, pairing every peak, stays about 4.5° off, where it expects a
+    # {220} reflection at 0.8 of its strongest that the pattern lacks.
+    peaks = np.array(
+        [
+            [-0.335, -1.191, 0.015],
+            [-1.245, -1.065, 0.003],
+            [0.381, -0.878, 0.009],
+            [-0.525, -0.752, 0.029],
+            [0.191, -0.439, 0.073],
+            [-0.716, -0.313, 0.02],
+            [0.906, -0.126, 0.005],
+            [0.0, 0.0, 0.819],
+            [-0.906, 0.126, 0.009],
+            [0.716, 0.313, 0.013],
+            [-0.191, 0.439, 0.086],
+            [-1.097, 0.566, 0.003],
+            [0.525, 0.752, 0.015],
+            [-0.381, 0.878, 0.017],
+            [0.335, 1.191, 0.01],
+        ]
+    )
+    truth = Rotation.from_euler(np.deg2rad([285.587, 70.115, 206.869]))
+    model = pretrained("cu_cu2o")
+    tokens, mask = make_tokens(PeakSet.from_lists([peaks]), model.token_settings)
+    cu = phases.cu()
+
+    def error():
+        p = predict.predict_tokens(model, tokens, mask, device="cpu")
+        assert p.phase_index[0, 0] == 0  # Cu
+        rotation = Rotation(p.quaternions[:, 0])
+        return float(metrics.misorientation_angles(rotation, truth, cu.point_group)[0])
+
+    assert error() < 1.0
+    monkeypatch.setattr(predict, "MISSING_ABOVE", np.inf)
+    assert error() > 4.0
