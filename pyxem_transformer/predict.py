@@ -334,32 +334,42 @@ def _restart_missing(
     expected = expected[expected >= MISSING_ABOVE]
     if odd.numel() == 0:
         return
-    # Candidates: the fit's Friedel twin and fits from tilted starts, with
-    # their twins (the same spot positions, other reflections excited).
-    again = _tilted_fits(best[odd], tokens[odd], mask[odd], lattice, lam)
+    # First candidate: the fit's Friedel twin (the same spot positions,
+    # other reflections excited), the least change there is. Then, where it
+    # is no better, fits from tilted starts and their twins.
     twin = FRIEDEL_TWIN.to(best)
-    candidates = torch.cat([best[odd][:, None], again.matrices], 1)
-    candidates = torch.cat([candidates[:, 1:], candidates @ twin], 1)
-    fits = again.paired >= paired[odd][:, None] - MISSING_PAIRED_SLACK
-    fits = torch.cat([fits, torch.ones_like(fits[:, :1]), fits], 1)
-    k = candidates.shape[1]
-    worse = missing(candidates.reshape(-1, 3, 3), odd, k).view(-1, k)
-    clean = fits & (worse <= MISSING_GAIN * expected[:, None])
-    # Of those, the one closest to the fit (its twin counting as the fit):
-    # the least change that the peaks and the missing reflection call for.
-    turn = best[odd][:, None].transpose(-1, -2) @ candidates
-    cosine = torch.maximum(
-        turn.diagonal(dim1=-2, dim2=-1).sum(-1),
-        (turn @ twin).diagonal(dim1=-2, dim2=-1).sum(-1),
-    )
-    cosine = torch.where(clean, cosine, torch.full_like(cosine, -np.inf))
-    closest, choice = cosine.max(1)
-    moved = torch.nonzero(torch.isfinite(closest)).flatten()
+    flipped = best[odd] @ twin
+    chosen = flipped.clone()
+    clean = missing(flipped, odd) <= MISSING_GAIN * expected
+    rest = torch.nonzero(~clean).flatten()
+    if rest.numel():
+        rows = odd[rest]
+        again = _tilted_fits(best[rows], tokens[rows], mask[rows], lattice, lam)
+        candidates = torch.cat([again.matrices, again.matrices @ twin], 1)
+        k = candidates.shape[1]
+        worse = missing(candidates.reshape(-1, 3, 3), rows, k).view(-1, k)
+        fits = (again.paired >= paired[rows][:, None] - MISSING_PAIRED_SLACK).repeat(
+            1, 2
+        )
+        ok = fits & (worse <= MISSING_GAIN * expected[rest][:, None])
+        # Of those, the one closest to the fit (its twin counting as the
+        # fit): the least change the peaks and the missing reflection call for.
+        turn = best[rows][:, None].transpose(-1, -2) @ candidates
+        cosine = torch.maximum(
+            turn.diagonal(dim1=-2, dim2=-1).sum(-1),
+            (turn @ twin).diagonal(dim1=-2, dim2=-1).sum(-1),
+        )
+        cosine = torch.where(ok, cosine, torch.full_like(cosine, -np.inf))
+        closest, choice = cosine.max(1)
+        found = torch.isfinite(closest)
+        chosen[rest[found]] = candidates[found, choice[found]]
+        clean[rest] = found
+    moved = torch.nonzero(clean).flatten()
     if moved.numel():
         rows = odd[moved]
         # Settled as chosen: the missing reflections chose the twin too.
         settled = refine_rotations(
-            candidates[moved, choice[moved]],
+            chosen[moved],
             tokens[rows],
             mask[rows],
             lattice,
