@@ -1,4 +1,6 @@
-"""The CPU kernel of :func:`pyxem_transformer.refine.refine_rotations`.
+"""The CPU kernels of :func:`pyxem_transformer.refine.refine_rotations` and
+:func:`pyxem_transformer.refine.missing_reflections` (the latter has no torch
+twin: it runs on the CPU whatever the device).
 
 The same fit as the torch implementation there (which stays the reference
 and the GPU path; ``tests/test_refine.py`` holds the two to the same

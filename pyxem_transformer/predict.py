@@ -47,16 +47,16 @@ MEDIAN_PER_SIGMA = 1.538
 PRECISE_RMS = 0.005
 #: Pairing radii (1/Å) of that polish.
 POLISH_RADII = (0.03, 0.03)
-#: Fits that expect a reflection without a peak at this fraction of their
-#: strongest expected reflection (``refine.missing_reflections``) or more
-#: restart from tilted starts (see ``_refine_best``). On the benchmark's
-#: noise-free Cu + Cu2O sample (seed 0, hand-run check) every pixel more
-#: than 2° off had such a reflection at 0.83 of the strongest, the right
-#: fits none above 0.02.
+#: Precise fits that expect a reflection without a peak at this fraction of
+#: their strongest expected reflection (``refine.missing_reflections``) or
+#: more try their Friedel twin and tilted starts (see ``_refine_best``). On
+#: the benchmark's noise-free Cu + Cu2O sample (seed 0, hand-run check)
+#: every pixel more than 2° off had such a reflection at 0.83 of the
+#: strongest, the right fits none above 0.02.
 MISSING_ABOVE = 0.3
-#: A restart replaces such a fit only if it pairs about as much of the
-#: tokens' weight (at most this much less) and expects a missing reflection
-#: at most ``MISSING_GAIN`` times as strong.
+#: A candidate replaces such a fit only if it pairs about as much of the
+#: tokens' weight (at most this much less; the twin pairs the same) and
+#: expects a missing reflection at most ``MISSING_GAIN`` times as strong.
 MISSING_PAIRED_SLACK = 0.05
 MISSING_GAIN = 0.5
 #: ``Rz(180°)``: a zero-order pattern's rotation ``R`` and ``R @ FRIEDEL_TWIN``
@@ -229,7 +229,7 @@ def _tilted_fits(start, tokens, mask, lattice, lam) -> Refinement:
     k, n = tilts.shape[0], start.shape[0]
     starts = (start[:, None] @ tilts[None]).reshape(-1, 3, 3)
     # A short fit is enough to rank the starts; the winner is then settled
-    # in full (with its twin).
+    # in full.
     again = refine_rotations(
         starts,
         tokens.repeat_interleave(k, 0),
@@ -252,14 +252,16 @@ def _refine_best(model, matrices, phase, tokens, mask, restarts=False, field=Non
       ``RESTART_BELOW`` of the tokens' weight paired): the network was too
       far off for the fit to converge. The candidate with the best fit score
       (paired weight, penalised for residuals above the best candidate's)
-      is kept.
-    - always, where the fit expects a reflection without a peak at
-      ``MISSING_ABOVE`` of its strongest or more
+      is kept, and its Friedel twin settled as for the first fit.
+    - always, where a precise fit (``PRECISE_RMS``) expects a reflection
+      without a peak at ``MISSING_ABOVE`` of its strongest or more
       (:func:`~pyxem_transformer.refine.missing_reflections`, on the
       detector ``field``): its spots cover the peaks, but at a tilt that
-      puts another strong reflection on the sphere. The restart that pairs
-      as well and expects the weakest missing reflection replaces it if
-      that is at most ``MISSING_GAIN`` of the fit's.
+      puts another strong reflection on the sphere. A candidate that pairs
+      about as well (``MISSING_PAIRED_SLACK``) and expects at most
+      ``MISSING_GAIN`` of that missing reflection replaces it: the fit's
+      Friedel twin if it qualifies, else the qualifying restart or restart
+      twin closest to the fit. Where none qualifies the fit stays.
 
     Each pattern is decided alone, so results do not depend on how patterns
     are batched.
