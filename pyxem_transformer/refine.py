@@ -512,6 +512,11 @@ def missing_reflections(
         pattern; 0 where every expected reflection has a token (or fewer
         than three tokens).
     """
+    if field is not None and np.shape(field) != (4,):
+        raise ValueError(
+            "`field` must be (kx_min, kx_max, ky_min, ky_max) in 1/Å, or None; "
+            f"got {field!r}."
+        )
     n = matrices.shape[0]
     out = np.empty(n)
     if n:

@@ -310,6 +310,8 @@ def test_missing_reflections_names_an_expected_spot_without_a_peak():
     x, y = peaks[gone, :2]
     field = (x + 0.01, 2.0, -2.0, 2.0) if x > 0 else (-2.0, x - 0.01, -2.0, 2.0)
     assert _missing(cu, rotation, fewer, settings, field) == 0.0
+    with pytest.raises(ValueError, match="kx_min, kx_max, ky_min, ky_max"):
+        _missing(cu, rotation, fewer, settings, field[:2])
 
 
 def test_a_fit_that_expects_a_missing_reflection_restarts(monkeypatch):
