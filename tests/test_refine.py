@@ -352,3 +352,45 @@ def test_a_fit_that_expects_a_missing_reflection_restarts(monkeypatch):
     assert error() < 1.0
     monkeypatch.setattr(predict, "MISSING_ABOVE", np.inf)
     assert error() > 4.0
+
+
+def test_a_fit_whose_twin_expects_no_missing_reflection_takes_the_twin(monkeypatch):
+    # A simulated Cu spot list (``simulate_spots(cu, 500, seed=11)``, pattern
+    # 16; kx, ky in 1/Å, intensity): the fit, by excitation error, picks the
+    # Friedel twin of the truth, which expects a reflection the list lacks.
+    # (The twin candidate and the restarts' twins both find the truth.)
+    peaks = np.array(
+        [
+            [-1.0885, 0.5875, 19.7917],
+            [-0.55, 1.3272, 1.7508],
+            [-0.9052, 0.1452, 23.4095],
+            [-0.3666, 0.8848, 11.9738],
+            [-0.7218, -0.2972, 17.5122],
+            [-0.1833, 0.4424, 94.2226],
+            [-0.5385, -0.7396, 8.5564],
+            [-0.3552, -1.182, 3.328],
+            [0.5385, 0.7396, 5.0871],
+            [0.1833, -0.4424, 111.0008],
+            [0.7218, 0.2972, 11.233],
+            [0.3666, -0.8848, 25.7865],
+            [0.9052, -0.1452, 11.6805],
+            [0.55, -1.3272, 8.2469],
+            [1.0885, -0.5875, 6.9216],
+        ]
+    )
+    truth = Rotation.from_euler(np.deg2rad([162.684, 37.338, 218.64]))
+    model = pretrained("cu")
+    tokens, mask = make_tokens(PeakSet.from_lists([peaks]), model.token_settings)
+    cu = phases.cu()
+
+    def strict_error():
+        p = predict.predict_tokens(model, tokens, mask, device="cpu")
+        rotation = Rotation(p.quaternions[:, 0])
+        angles = metrics.misorientation_angles(
+            rotation, truth, cu.point_group, friedel=False
+        )
+        return float(angles[0])
+
+    assert strict_error() < 1.0
+    monkeypatch.setattr(predict, "MISSING_ABOVE", np.inf)
+    assert strict_error() > 45.0
