@@ -314,6 +314,20 @@ def test_missing_reflections_names_an_expected_spot_without_a_peak():
         _missing(cu, rotation, fewer, settings, field[:2])
 
 
+def _cu_error(model_name, peaks, euler_deg, friedel=True):
+    """Misorientation (deg) of the model's Cu answer for ``peaks`` to the truth."""
+    model = pretrained(model_name)
+    tokens, mask = make_tokens(PeakSet.from_lists([peaks]), model.token_settings)
+    p = predict.predict_tokens(model, tokens, mask, device="cpu")
+    assert p.phase_index[0, 0] == 0  # Cu
+    cu = phases.cu()
+    truth = Rotation.from_euler(np.deg2rad(euler_deg))
+    angles = metrics.misorientation_angles(
+        Rotation(p.quaternions[:, 0]), truth, cu.point_group, friedel=friedel
+    )
+    return float(angles[0])
+
+
 def test_a_fit_that_expects_a_missing_reflection_restarts(monkeypatch):
     # Peaks found in the benchmark's noise-free Cu + Cu2O sample (seed 0,
     # grain 9; kx, ky in 1/Å, intensity): the network starts 4.4° off and
@@ -338,20 +352,10 @@ def test_a_fit_that_expects_a_missing_reflection_restarts(monkeypatch):
             [0.335, 1.191, 0.01],
         ]
     )
-    truth = Rotation.from_euler(np.deg2rad([285.587, 70.115, 206.869]))
-    model = pretrained("cu_cu2o")
-    tokens, mask = make_tokens(PeakSet.from_lists([peaks]), model.token_settings)
-    cu = phases.cu()
-
-    def error():
-        p = predict.predict_tokens(model, tokens, mask, device="cpu")
-        assert p.phase_index[0, 0] == 0  # Cu
-        rotation = Rotation(p.quaternions[:, 0])
-        return float(metrics.misorientation_angles(rotation, truth, cu.point_group)[0])
-
-    assert error() < 1.0
+    truth = [285.587, 70.115, 206.869]
+    assert _cu_error("cu_cu2o", peaks, truth) < 1.0
     monkeypatch.setattr(predict, "MISSING_ABOVE", np.inf)
-    assert error() > 4.0
+    assert _cu_error("cu_cu2o", peaks, truth) > 4.0
 
 
 def test_a_fit_whose_twin_expects_no_missing_reflection_takes_the_twin(monkeypatch):
@@ -378,19 +382,7 @@ def test_a_fit_whose_twin_expects_no_missing_reflection_takes_the_twin(monkeypat
             [1.0885, -0.5875, 6.9216],
         ]
     )
-    truth = Rotation.from_euler(np.deg2rad([162.684, 37.338, 218.64]))
-    model = pretrained("cu")
-    tokens, mask = make_tokens(PeakSet.from_lists([peaks]), model.token_settings)
-    cu = phases.cu()
-
-    def strict_error():
-        p = predict.predict_tokens(model, tokens, mask, device="cpu")
-        rotation = Rotation(p.quaternions[:, 0])
-        angles = metrics.misorientation_angles(
-            rotation, truth, cu.point_group, friedel=False
-        )
-        return float(angles[0])
-
-    assert strict_error() < 1.0
+    truth = [162.684, 37.338, 218.64]
+    assert _cu_error("cu", peaks, truth, friedel=False) < 1.0
     monkeypatch.setattr(predict, "MISSING_ABOVE", np.inf)
-    assert strict_error() > 45.0
+    assert _cu_error("cu", peaks, truth, friedel=False) > 45.0
