@@ -8,7 +8,12 @@ from orix.quaternion import Rotation
 
 import pyxem_transformer as pxt
 from pyxem_transformer import phases
-from pyxem_transformer.model import ModelConfig, OrientationTransformer, load_model
+from pyxem_transformer.model import (
+    ModelConfig,
+    OrientationTransformer,
+    _key_padding,
+    load_model,
+)
 from pyxem_transformer.predict import predict_tokens
 from pyxem_transformer.rotations import (
     equivalence_operators,
@@ -365,12 +370,16 @@ def test_checkpoints_without_the_canonical_flag_load_as_trained(tmp_path, tiny_m
     assert not load_model(path).config.canonical_frame
 
 
-def test_inference_encoder_matches_the_training_encoder():
+@pytest.mark.parametrize("width", [None, 8])
+def test_inference_encoder_matches_the_training_encoder(width):
     # Without gradients the encoder runs by hand with scaled_dot_product_attention
-    # (faster); it must give what nn.TransformerEncoder gives.
+    # (faster); it must give what nn.TransformerEncoder gives, also where it
+    # pads short key sequences with masked keys (width 8: 9 keys, padded).
     model = pxt.pretrained("cu").eval()
     rng = np.random.default_rng(1)
-    n, n_tok = 200, model.token_settings.n_tokens
+    n, n_tok = 200, width or model.token_settings.n_tokens
+    padded = _key_padding(n_tok + 1, torch.device("cpu"))
+    assert (padded > 0) == (width is not None)
     tokens = torch.from_numpy(rng.normal(0, 0.5, (n, n_tok, 4)).astype(np.float32))
     mask = torch.from_numpy(rng.random((n, n_tok)) < 0.6)
     mask[:, 0] = True
