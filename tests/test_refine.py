@@ -361,8 +361,9 @@ def test_a_fit_that_expects_a_missing_reflection_restarts(monkeypatch):
 def test_a_fit_whose_twin_expects_no_missing_reflection_takes_the_twin(monkeypatch):
     # A simulated Cu spot list (``simulate_spots(cu, 500, seed=11)``, pattern
     # 16; kx, ky in 1/Å, intensity): the fit, by excitation error, picks the
-    # Friedel twin of the truth, which expects a reflection the list lacks.
-    # (The twin candidate and the restarts' twins both find the truth.)
+    # Friedel twin of the truth, which expects a reflection the list lacks;
+    # the fit's own twin, the first candidate, expects none and is taken
+    # without any restart from tilted starts.
     peaks = np.array(
         [
             [-1.0885, 0.5875, 19.7917],
@@ -383,6 +384,12 @@ def test_a_fit_whose_twin_expects_no_missing_reflection_takes_the_twin(monkeypat
         ]
     )
     truth = [162.684, 37.338, 218.64]
-    assert _cu_error("cu", peaks, truth, friedel=False) < 1.0
+
+    def no_restarts(*args):
+        raise AssertionError("the twin alone should have settled this fit")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(predict, "_tilted_fits", no_restarts)
+        assert _cu_error("cu", peaks, truth, friedel=False) < 1.0
     monkeypatch.setattr(predict, "MISSING_ABOVE", np.inf)
     assert _cu_error("cu", peaks, truth, friedel=False) > 45.0
