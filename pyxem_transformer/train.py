@@ -233,18 +233,23 @@ def train_model(
     Simulates (or reads from the cache) spot lists of uniformly random
     orientations, augments them afresh every epoch to look like peaks found
     in measured patterns, and trains with AdamW and a warm-up plus cosine
-    learning-rate schedule. Each epoch is validated on held-back patterns
-    (augmented once, with a fixed seed); the best epoch's weights are kept,
-    training stops early after ``patience`` epochs without improvement of
-    the median misorientation, or when ``max_minutes`` is spent (the
-    schedule is then fitted to the budget).
+    learning-rate schedule. Patterns are held back (augmented once, with a
+    fixed seed) and split in two halves. Each epoch is scored on the first
+    (the selection half); the best epoch's weights are kept, training stops
+    early after ``patience`` epochs without improvement of the median
+    misorientation, or when ``max_minutes`` is spent (the schedule is then
+    fitted to the budget). The figures the model reports
+    (``training_info["validation"]``, also the fit's prior, see
+    :func:`pyxem_transformer.predict.prior_sigma`) come from the other half,
+    which played no part in choosing the epoch, so they are not flattered
+    by the choice.
 
     The loss is the geodesic angle to the nearest symmetry-equivalent truth
     (proper point group of the true phase, and with ``friedel=True`` the 180°
     about-the-beam twin, which a zero-order pattern cannot resolve), plus
     phase cross-entropy, plus a binary cross-entropy teaching the confidence
     head whether the answer is within 5°. The confidence is then calibrated
-    on the validation patterns (Platt scaling).
+    on the selection half (Platt scaling).
 
     Parameters
     ----------
@@ -255,7 +260,8 @@ def train_model(
     epochs, batch_size, learning_rate, weight_decay
         Optimiser settings.
     validation_fraction
-        Fraction of patterns held back for validation.
+        Fraction of patterns held back (at least two): half to choose the
+        epoch, half for the reported figures.
     patience
         Epochs without improvement before stopping.
     max_minutes
@@ -321,7 +327,7 @@ def train_model(
         )
     n = spots.n_patterns
     order = rng.permutation(n)
-    n_val = max(1, int(round(validation_fraction * n)))
+    n_val = max(2, int(round(validation_fraction * n)))
     val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
     if train_idx.size == 0:
         raise ValueError("Too few patterns to hold some back for validation.")
@@ -338,7 +344,11 @@ def train_model(
             val_aug.counts, max_radius=simulation_settings.reciprocal_radius
         )
     model = OrientationTransformer(phase_list, token_settings, model_config).to(dev)
-    val = _tensors(val_aug, val_rot, spots.phase_index[val_idx], token_settings)
+    held = _tensors(val_aug, val_rot, spots.phase_index[val_idx], token_settings)
+    # Alternate patterns, so both halves hold every phase (the held-back
+    # indices are sorted, and simulated sets are ordered by phase).
+    val = tuple(t[0::2] for t in held)  # chooses the epoch
+    test = tuple(t[1::2] for t in held)  # reports the figures
 
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=learning_rate, weight_decay=weight_decay
@@ -381,6 +391,7 @@ def train_model(
             "augmentation": augmentation.as_dict(),
             "tokens": asdict(token_settings),
             "friedel": friedel,
+            "validation": "selection and test halves",
         },
         sort_keys=True,
     )
@@ -476,10 +487,11 @@ def train_model(
             break
     bar.close()
     model.load_state_dict(best_state)
-    final = validation_figures(model, *val, friedel=friedel)
-    calibration = _fit_calibration(
-        final.pop("_confidence_logits"), final.pop("_within")
-    )
+    chosen = validation_figures(model, *val, friedel=friedel)
+    calibration = _fit_calibration(chosen["_confidence_logits"], chosen["_within"])
+    final = validation_figures(model, *test, friedel=friedel)
+    for key in ("_confidence_logits", "_within"):
+        final.pop(key)
     model.training_info = {
         "phases": phase_list.names,
         "n_per_phase": int(spots.n_patterns // len(phase_list.names)),
@@ -496,6 +508,10 @@ def train_model(
         "seed": seed,
         "friedel_folded": friedel,
         "validation": final,
+        "validation_split": (
+            "history and epoch choice on half of the held-back patterns, "
+            "validation on the other half"
+        ),
         "history": history,
         "confidence_calibration": calibration,
     }

@@ -159,6 +159,41 @@ def test_training_records_figures_and_is_seeded():
     }
 
 
+def test_reported_figures_come_from_patterns_that_did_not_choose_the_epoch(
+    monkeypatch,
+):
+    from pyxem_transformer import train
+
+    real, seen = train.validation_figures, []
+
+    def spy(model, tokens, *args, **kw):
+        seen.append(tokens.clone())
+        return real(model, tokens, *args, **kw)
+
+    monkeypatch.setattr(train, "validation_figures", spy)
+    model = pxt.train_model(
+        [phases.al(), phases.cu()],
+        n_per_phase=150,
+        epochs=2,
+        batch_size=100,
+        cache_dir=None,
+        show_progressbar=False,
+        model_config=ModelConfig(d_model=32, n_layers=1),
+    )
+    *epochs, chosen, reported = seen
+    assert len(epochs) == 2 and all(torch.equal(e, chosen) for e in epochs)
+
+    def rows(tokens):
+        return {tuple(row.flatten().tolist()) for row in tokens}
+
+    assert rows(chosen) and rows(reported)
+    assert not rows(chosen) & rows(reported)
+    info = model.training_info
+    assert info["validation"]["n_patterns"] == reported.shape[0]
+    assert len(info["history"]) == 2
+    assert all(h["n_patterns"] == chosen.shape[0] for h in info["history"])
+
+
 def test_interrupted_training_resumes_to_the_same_model(tmp_path, monkeypatch):
     from pyxem_transformer import train
 
