@@ -33,6 +33,7 @@ __all__ = ["ModelConfig", "OrientationTransformer", "load_model"]
 
 _FORMAT = "pyxem-transformer-checkpoint"
 _FORMAT_VERSION = 1
+
 #: On the CPU, ``scaled_dot_product_attention`` reads 16 keys up to four
 #: times faster than fewer (this machine's torch 2.13 wheel, 1024 patterns x
 #: 4 heads of 16: 15 keys 7.7 ms, 16 keys 1.7 ms). Inference pads shorter

@@ -347,7 +347,7 @@ def train_model(
     held = _tensors(val_aug, val_rot, spots.phase_index[val_idx], token_settings)
     # Alternate patterns, so both halves hold every phase (the held-back
     # indices are sorted, and simulated sets are ordered by phase).
-    val = tuple(t[0::2] for t in held)  # chooses the epoch
+    selection = tuple(t[0::2] for t in held)  # chooses the epoch
     test = tuple(t[1::2] for t in held)  # reports the figures
 
     optimiser = torch.optim.AdamW(
@@ -443,7 +443,7 @@ def train_model(
             steps += 1
             if budget is not None and spent() > budget:
                 break  # the learning rate has reached zero
-        figures = validation_figures(model, *val, friedel=friedel)
+        figures = validation_figures(model, *selection, friedel=friedel)
         record = {k: v for k, v in figures.items() if not k.startswith("_")}
         record.update(
             epoch=epoch + 1,
@@ -487,7 +487,7 @@ def train_model(
             break
     bar.close()
     model.load_state_dict(best_state)
-    chosen = validation_figures(model, *val, friedel=friedel)
+    chosen = validation_figures(model, *selection, friedel=friedel)
     calibration = _fit_calibration(chosen["_confidence_logits"], chosen["_within"])
     final = validation_figures(model, *test, friedel=friedel)
     for key in ("_confidence_logits", "_within"):

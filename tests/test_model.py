@@ -166,9 +166,9 @@ def test_reported_figures_come_from_patterns_that_did_not_choose_the_epoch(
 
     real, seen = train.validation_figures, []
 
-    def spy(model, tokens, *args, **kw):
-        seen.append(tokens.clone())
-        return real(model, tokens, *args, **kw)
+    def spy(model, tokens, mask, truth, phase, **kw):
+        seen.append((tokens.clone(), phase.clone()))
+        return real(model, tokens, mask, truth, phase, **kw)
 
     monkeypatch.setattr(train, "validation_figures", spy)
     model = pxt.train_model(
@@ -180,8 +180,10 @@ def test_reported_figures_come_from_patterns_that_did_not_choose_the_epoch(
         show_progressbar=False,
         model_config=ModelConfig(d_model=32, n_layers=1),
     )
-    *epochs, chosen, reported = seen
-    assert len(epochs) == 2 and all(torch.equal(e, chosen) for e in epochs)
+    *epochs, (chosen, chosen_phase), (reported, reported_phase) = seen
+    assert len(epochs) == 2 and all(torch.equal(e, chosen) for e, _ in epochs)
+    # Both halves hold both phases.
+    assert set(chosen_phase.tolist()) == set(reported_phase.tolist()) == {0, 1}
 
     def rows(tokens):
         return {tuple(row.flatten().tolist()) for row in tokens}
