@@ -176,9 +176,7 @@ def test_reported_figures_come_from_patterns_that_did_not_choose_the_epoch(
         n_per_phase=150,
         epochs=2,
         batch_size=100,
-        cache_dir=None,
-        show_progressbar=False,
-        model_config=ModelConfig(d_model=32, n_layers=1),
+        **TINY_TRAINING,
     )
     *epochs, (chosen, chosen_phase), (reported, reported_phase) = seen
     assert len(epochs) == 2 and all(torch.equal(e, chosen) for e, _ in epochs)
