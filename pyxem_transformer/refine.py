@@ -125,7 +125,9 @@ def reciprocal_lattice(
 _LATTICE_POINTS: dict = {}
 
 
-def _allowed_points(structure, xyz: np.ndarray, max_radius: float) -> np.ndarray:
+def _allowed_points(
+    structure, xyz: np.ndarray, max_radius: float
+) -> tuple[np.ndarray, np.ndarray]:
     lattice = structure.lattice
     base = lattice.reciprocal().base  # rows a*, b*, c* in the Cartesian frame
     n = [int(np.ceil(max_radius * lattice.abcABG()[i])) + 1 for i in range(3)]
@@ -411,6 +413,13 @@ def refine_rotations(
     return Refinement(m, rms, paired, excitation)
 
 
+def _kernel_array(a: np.ndarray | torch.Tensor, dtype=np.float64) -> np.ndarray:
+    """A contiguous CPU array of ``a`` (an array, or a tensor on any device,
+    with or without gradients) for the compiled kernels; one dtype per
+    argument, so each kernel compiles once."""
+    return np.ascontiguousarray(torch.as_tensor(a).detach().cpu().numpy(), dtype)
+
+
 def _refine_numba(
     matrices,
     tokens,
@@ -429,15 +438,11 @@ def _refine_numba(
     n = matrices.shape[0]
     out_matrices = np.empty((n, 3, 3))
     out_figures = np.empty((n, 3))
-
-    def array(t, dtype=np.float64):  # one dtype: one compiled kernel
-        return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=dtype)
-
     fit_patterns(
-        array(matrices),
-        array(tokens),
-        array(mask, bool),
-        array(lattice),
+        _kernel_array(matrices),
+        _kernel_array(tokens),
+        _kernel_array(mask, bool),
+        _kernel_array(lattice),
         wavelength / 2,
         np.asarray(radii, np.float64),
         float(excitation_cut),
@@ -461,8 +466,8 @@ def missing_reflections(
     matrices: torch.Tensor,
     tokens: torch.Tensor,
     mask: torch.Tensor,
-    lattice: np.ndarray,
-    strength: np.ndarray,
+    lattice: np.ndarray | torch.Tensor,
+    strength: np.ndarray | torch.Tensor,
     wavelength: float,
     radius_range: tuple[float, float],
     field: tuple[float, float, float, float] | None = None,
@@ -486,7 +491,8 @@ def missing_reflections(
     tokens, mask
         ``(B, N, 4)`` tokens (kx, ky, g, intensity) and ``(B, N)`` mask.
     lattice, strength
-        Points and strengths of :func:`reciprocal_lattice`.
+        Points and strengths of :func:`reciprocal_lattice` (arrays, or
+        tensors on any device: the check runs on the CPU).
     wavelength
         Electron wavelength in Å.
     radius_range
@@ -521,11 +527,11 @@ def missing_reflections(
     out = np.empty(n)
     if n:
         missing_patterns(
-            np.ascontiguousarray(matrices.detach().cpu().numpy(), np.float64),
-            np.ascontiguousarray(tokens.detach().cpu().numpy(), np.float64),
-            np.ascontiguousarray(mask.detach().cpu().numpy(), bool),
-            np.ascontiguousarray(lattice, np.float64),
-            np.ascontiguousarray(strength, np.float64),
+            _kernel_array(matrices),
+            _kernel_array(tokens),
+            _kernel_array(mask, bool),
+            _kernel_array(lattice),
+            _kernel_array(strength),
             wavelength / 2,
             float(sigma),
             float(tolerance),

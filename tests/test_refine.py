@@ -280,14 +280,17 @@ def _perfect_tokens(phase, rotation, excitation=0.1):
     return peaks, settings
 
 
-def _missing(phase, rotation, peaks, settings, field=None):
+def _missing(phase, rotation, peaks, settings, field=None, as_tensors=False):
     tokens, mask = make_tokens(PeakSet.from_lists([peaks]), settings)
+    lattice = reciprocal_lattice(phase, 1.6)
+    if as_tensors:  # as the fit passes them, on the model's device
+        lattice = [torch.as_tensor(a).requires_grad_() for a in lattice]
     return float(
         missing_reflections(
             torch.as_tensor(rotation.to_matrix(), dtype=torch.float32),
             torch.as_tensor(tokens),
             torch.as_tensor(mask),
-            *reciprocal_lattice(phase, 1.6),
+            *lattice,
             wavelength(200),
             (settings.direct_beam_radius, settings.max_radius),
             field,
@@ -306,6 +309,11 @@ def test_missing_reflections_names_an_expected_spot_without_a_peak():
     gone = int(np.argmax(peaks[:, 2]))
     fewer = np.delete(peaks, gone, axis=0)
     assert _missing(cu, rotation, fewer, settings) > 0.8
+    # The lattice as tensors numpy cannot read directly (here: with
+    # gradients; on a GPU: on the device) gives the same answer.
+    assert _missing(cu, rotation, fewer, settings, as_tensors=True) == _missing(
+        cu, rotation, fewer, settings
+    )
     # Off the detector it is not expected.
     x, y = peaks[gone, :2]
     field = (x + 0.01, 2.0, -2.0, 2.0) if x > 0 else (-2.0, x - 0.01, -2.0, 2.0)
