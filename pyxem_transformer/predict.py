@@ -237,7 +237,7 @@ def _tilted_fits(start, tokens, mask, lattice, lam) -> Refinement:
         lattice,
         lam,
         radii=RESTART_RADII,
-        candidates=128,
+        candidates=FIT_CANDIDATES,
     )
     return Refinement(*(a.view(n, k, *a.shape[1:]) for a in again))
 
