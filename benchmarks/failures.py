@@ -30,9 +30,9 @@ import numpy as np
 from diffsims.generators.simulation_generator import SimulationGenerator
 
 from pyxem_transformer import metrics
-from pyxem_transformer.benchmark import run_template_matching
-from pyxem_transformer.benchmark_suite import CASES, _sample
-from pyxem_transformer.phase_io import diffsims_phase
+from pyxem_transformer.crystal.phase_io import diffsims_phase
+from pyxem_transformer.evaluation.benchmark import run_template_matching
+from pyxem_transformer.evaluation.benchmark_suite import CASES, _sample
 
 
 def _spots(generator, phase, rotation, radius, excitation_error):

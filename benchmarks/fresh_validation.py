@@ -5,7 +5,7 @@
 
 A model's recorded figures (``training_info["validation"]``) were measured
 on held-back patterns. For the models trained before the selection and test
-halves (see ``pyxem_transformer.train.train_model``), the best epoch was
+halves (see ``pyxem_transformer.model.train.train_model``), the best epoch was
 chosen on those same patterns, which flatters them a little. This script
 simulates new spot lists for the model's phases (its simulation settings,
 another seed), augments them with the model's augmentation settings and
@@ -18,10 +18,11 @@ import logging
 import numpy as np
 
 from pyxem_transformer import phases
-from pyxem_transformer.augment import AugmentationSettings, augment_peaks
-from pyxem_transformer.model_zoo import available, pretrained
-from pyxem_transformer.simulation import SimulationSettings, simulate_spots
-from pyxem_transformer.train import _tensors, validation_figures
+from pyxem_transformer.model._training_data import _tensors
+from pyxem_transformer.model.validation import validation_figures
+from pyxem_transformer.model.zoo import available, pretrained
+from pyxem_transformer.simulation.spots import SimulationSettings, simulate_spots
+from pyxem_transformer.tokens.augment import AugmentationSettings, augment_peaks
 
 
 def fresh_figures(name: str, n_patterns: int, seed: int) -> tuple[dict, dict]:

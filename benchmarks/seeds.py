@@ -26,8 +26,8 @@ import warnings
 import numpy as np
 
 from pyxem_transformer import metrics
-from pyxem_transformer.benchmark import run_template_matching
-from pyxem_transformer.benchmark_suite import CASES, _sample
+from pyxem_transformer.evaluation.benchmark import run_template_matching
+from pyxem_transformer.evaluation.benchmark_suite import CASES, _sample
 
 
 def _figures(error: np.ndarray, phase_ok: np.ndarray, grain: np.ndarray) -> dict:

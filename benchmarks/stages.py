@@ -4,9 +4,10 @@
     python benchmarks/stages.py simulate     # 100,000 cubic training patterns
 
 Peak finding: a noise-free 64x64 scan of 128x128 Cu patterns
-(pyxem_transformer.data), pyxem's ``get_diffraction_vectors(method="local_max")``
-against ``pyxem_transformer.peaks.find_peaks_batched`` on the same array,
-both after a warm-up, reported in patterns/s and as a ratio.
+(pyxem_transformer.evaluation.data), pyxem's
+``get_diffraction_vectors(method="local_max")`` against
+``pyxem_transformer.tokens.find_peaks_batched`` on the same array, both
+after a warm-up, reported in patterns/s and as a ratio.
 """
 
 import argparse
@@ -15,7 +16,7 @@ import time
 
 from pyxem_transformer import data, phases, simulation
 from pyxem_transformer._validation import reciprocal_calibration
-from pyxem_transformer.peaks import find_peaks_batched
+from pyxem_transformer.tokens.peaks import find_peaks_batched
 
 
 def peaks(scan: int) -> None:

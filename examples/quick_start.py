@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import pyxem_transformer as pxt  # noqa: E402  (adds the signal method)
-from pyxem_transformer.demo import ipf_rgb, phase_rgb  # noqa: E402
+from pyxem_transformer.evaluation.demo import ipf_rgb, phase_rgb  # noqa: E402
 
 
 def main() -> None:

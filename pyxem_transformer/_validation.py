@@ -52,7 +52,7 @@ def as_phase_list(phases: Phase | Sequence[Phase] | PhaseList) -> PhaseList:
                 f"Phase {phase.name!r} has no atoms, so no diffraction can be "
                 "simulated. Build it with a diffpy Structure (e.g. from a CIF "
                 "file: orix.crystal_map.Phase.from_cif(path)) or use "
-                "pyxem_transformer.phases."
+                "pyxem_transformer.crystal.phases."
             )
         if phase.space_group is None and phase.point_group is None:
             raise ValueError(

@@ -11,7 +11,8 @@ __all__ = ["main"]
 def _simulate(args: argparse.Namespace) -> int:
     from orix import io
 
-    from . import data, phases
+    from pyxem_transformer.crystal import phases
+    from pyxem_transformer.evaluation import data
 
     try:
         phase_list = [phases.by_name(name) for name in args.phase]
@@ -44,8 +45,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _load(name_or_path: str):
-    from .model import load_model
-    from .model_zoo import available, pretrained
+    from pyxem_transformer.model.network import load_model
+    from pyxem_transformer.model.zoo import available, pretrained
 
     if name_or_path in available():
         return pretrained(name_or_path)
@@ -53,7 +54,11 @@ def _load(name_or_path: str):
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    from .benchmark_suite import CASES, QUICK_CASES, run_suite
+    from pyxem_transformer.evaluation.benchmark_suite import (
+        CASES,
+        QUICK_CASES,
+        run_suite,
+    )
 
     if args.list:
         for name, case in CASES.items():
@@ -82,7 +87,7 @@ def _benchmark(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from pyxem_transformer.evaluation.demo import run_demo
 
     run_demo(
         args.out,
@@ -99,8 +104,8 @@ def _phase_argument(value: str):
     """A built-in phase name or a CIF file."""
     import warnings
 
-    from . import phases
-    from .cif import SymmetryWarning, phase_from_cif
+    from pyxem_transformer.crystal import phases
+    from pyxem_transformer.crystal.cif import SymmetryWarning, phase_from_cif
 
     path = Path(value)
     if path.suffix.lower() == ".cif":
@@ -114,7 +119,7 @@ def _phase_argument(value: str):
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .train import train_model
+    from pyxem_transformer.model.train import train_model
 
     try:
         phase_list = [_phase_argument(v) for v in args.phase]
@@ -153,6 +158,15 @@ def _parser() -> argparse.ArgumentParser:
         description="Transformer orientation and phase mapping for pyxem.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_simulate(sub)
+    _add_train(sub)
+    _add_demo(sub)
+    _add_benchmark(sub)
+    return parser
+
+
+def _add_simulate(sub) -> None:
+    """The ``simulate`` subcommand."""
     sim = sub.add_parser(
         "simulate",
         help="simulate a grain map with known orientations (ground truth)",
@@ -181,6 +195,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", required=True, help="output file, .hspy or .zspy")
     sim.set_defaults(func=_simulate)
 
+
+def _add_train(sub) -> None:
+    """The ``train`` subcommand."""
     train = sub.add_parser(
         "train",
         help="train a model for your phases on simulated data",
@@ -211,6 +228,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(func=_train)
 
+
+def _add_demo(sub) -> None:
+    """The ``demo`` subcommand."""
     demo = sub.add_parser(
         "demo",
         help="map a simulated Cu + Cu2O sample with both methods and compare",
@@ -227,6 +247,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--library-step", type=float, default=1.0, metavar="DEG")
     demo.set_defaults(func=_demo)
 
+
+def _add_benchmark(sub) -> None:
+    """The ``benchmark`` subcommand."""
     bench = sub.add_parser(
         "benchmark",
         help="side-by-side suite against pyxem template matching",
@@ -256,7 +279,6 @@ def _parser() -> argparse.ArgumentParser:
         "--out", default=None, help="report folder (benchmarks/results in the repo)"
     )
     bench.set_defaults(func=_benchmark)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

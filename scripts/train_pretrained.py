@@ -1,4 +1,4 @@
-"""Train the pretrained models shipped in pyxem_transformer/pretrained/.
+"""Train the pretrained models shipped in pyxem_transformer/model/pretrained/.
 
     python scripts/train_pretrained.py cu [--minutes 20] [--n 100000]
     python scripts/train_pretrained.py cu_cu2o [--minutes 20] [--n 50000]
@@ -7,7 +7,7 @@
 Each run simulates (or reads from the cache) the training set, trains on
 the CPU (or CUDA when present) within the time budget (the learning-rate
 schedule ends with the budget or ``--epochs``, whichever comes first), and
-writes ``pyxem_transformer/pretrained/<name>.pt`` and ``<name>.json`` (its
+writes ``pyxem_transformer/model/pretrained/<name>.pt`` and ``<name>.json`` (its
 validation figures and training record).
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import pyxem_transformer as pxt
 
 MODELS = {"cu": ["cu"], "cu_cu2o": ["cu", "cu2o"], "ti": ["ti"]}
-OUT = Path(__file__).resolve().parents[1] / "pyxem_transformer" / "pretrained"
+OUT = Path(__file__).resolve().parents[1] / "pyxem_transformer" / "model" / "pretrained"
 
 
 def main() -> None:

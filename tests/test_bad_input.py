@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import pyxem_transformer as pxt
-from pyxem_transformer.calibration import CalibrationWarning, DataWarning
+from pyxem_transformer.tokens import CalibrationWarning, DataWarning
 
 
 @pytest.fixture(scope="module")

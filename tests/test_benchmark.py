@@ -4,9 +4,12 @@ import numpy as np
 import pytest
 
 from pyxem_transformer import data, phases
-from pyxem_transformer.benchmark import run_template_matching, run_transformer
-from pyxem_transformer.benchmark_suite import CASES, run_case
 from pyxem_transformer.cli import main
+from pyxem_transformer.evaluation.benchmark import (
+    run_template_matching,
+    run_transformer,
+)
+from pyxem_transformer.evaluation.benchmark_suite import CASES, run_case
 
 
 def test_both_methods_are_timed_and_scored_on_the_same_data(tiny_model):

@@ -5,8 +5,11 @@ import pytest
 
 import pyxem_transformer as pxt
 from pyxem_transformer import metrics
-from pyxem_transformer.calibration import CalibrationWarning, estimate_calibration
-from pyxem_transformer.peaks import PeakSet
+from pyxem_transformer.peak_set import PeakSet
+from pyxem_transformer.tokens.calibration import (
+    CalibrationWarning,
+    estimate_calibration,
+)
 
 
 def _miscalibrated(error: float, centre_px: float = 0.0, dose=3000.0, scan=16):
@@ -117,8 +120,8 @@ def test_too_few_peaks_is_a_clear_error():
 
 
 def test_peaks_found_with_the_stored_calibration_move_to_the_estimate():
-    from pyxem_transformer.inference import _recalibrated
-    from pyxem_transformer.peaks import find_peaks_batched
+    from pyxem_transformer.mapping.inference import _recalibrated
+    from pyxem_transformer.tokens.peaks import find_peaks_batched
 
     s, _ = _miscalibrated(0.0, scan=4)
     images = s.data.reshape(-1, *s.data.shape[-2:])
@@ -132,7 +135,7 @@ def test_peaks_found_with_the_stored_calibration_move_to_the_estimate():
 
 
 def test_direct_beam_and_strongest_bragg_peaks_per_pattern():
-    from pyxem_transformer.calibration import _beam_and_bragg
+    from pyxem_transformer.tokens._calibration_fit import _beam_and_bragg
 
     rng = np.random.default_rng(3)
     bragg = rng.uniform(-1.0, 1.0, (12, 2)) + 0.3

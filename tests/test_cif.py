@@ -5,7 +5,8 @@ import pytest
 from diffsims.generators.simulation_generator import SimulationGenerator
 from orix.quaternion import Rotation
 
-from pyxem_transformer import cif, phases
+from pyxem_transformer import phases
+from pyxem_transformer.crystal import cif
 
 
 def _p1_copy(phase, folder):

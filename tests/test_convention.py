@@ -1,4 +1,5 @@
-"""Pin the pattern convention of pyxem_transformer.data to pyxem template matching.
+"""Pin the pattern convention of pyxem_transformer.evaluation.data to pyxem
+template matching.
 
 Finding (pyxem 0.21, diffsims 0.7, orix 0.15): an image drawn as
 ``np.fliplr(simulation.get_diffraction_pattern(...))`` from the diffsims

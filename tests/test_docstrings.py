@@ -37,7 +37,7 @@ OBJECTS = dict(_public_objects())
 
 
 def test_the_public_api_is_found():
-    assert "pyxem_transformer.train.train_model" in OBJECTS
+    assert "pyxem_transformer.model.train.train_model" in OBJECTS
     assert len(OBJECTS) > 80
 
 

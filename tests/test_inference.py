@@ -158,8 +158,8 @@ def test_markers_show_the_spots_of_the_mapped_orientation(tiny_model):
     import matplotlib
 
     matplotlib.use("Agg")
-    from pyxem_transformer.markers import predicted_spots
-    from pyxem_transformer.peaks import find_peaks_batched
+    from pyxem_transformer.mapping.markers import predicted_spots
+    from pyxem_transformer.tokens.peaks import find_peaks_batched
 
     s, truth = data.simulated_grains(phases.cu(), scan_shape=(2, 2), n_grains=1)
     # Spots of the true orientation land on the peaks found in the image.
@@ -182,7 +182,7 @@ def test_markers_show_the_spots_of_the_mapped_orientation(tiny_model):
 
 
 def test_detector_field_leaves_the_edges_out():
-    from pyxem_transformer.inference import detector_field
+    from pyxem_transformer.mapping.inference import detector_field
 
     field = detector_field((0.02, 0.01), (-1.27, 0.5), (64, 128), margin=3)
     np.testing.assert_allclose(field, (-1.21, 1.21, 0.53, 1.10))

@@ -53,7 +53,7 @@ def test_interrupted_run_leaves_the_input_untouched(tmp_path, monkeypatch):
     import pytest
 
     import pyxem_transformer as pxt
-    from pyxem_transformer import inference
+    from pyxem_transformer.mapping import inference
 
     s, _ = pxt.data.simulated_grains(pxt.phases.cu(), scan_shape=(8, 8), seed=2)
     path = tmp_path / "scan.zspy"

@@ -8,19 +8,19 @@ from orix.quaternion import Rotation
 
 import pyxem_transformer as pxt
 from pyxem_transformer import phases
-from pyxem_transformer.model import (
+from pyxem_transformer.mapping.predict import predict_tokens
+from pyxem_transformer.model.network import (
     ModelConfig,
     OrientationTransformer,
     _key_padding,
     load_model,
 )
-from pyxem_transformer.predict import predict_tokens
-from pyxem_transformer.rotations import (
+from pyxem_transformer.model.rotations import (
     equivalence_operators,
     rotation_from_6d,
     symmetric_angle,
 )
-from pyxem_transformer.tokens import TokenSettings
+from pyxem_transformer.tokens.tokenize import TokenSettings
 
 #: Settings of the tiny trainings of the training-loop tests.
 TINY_TRAINING = dict(
@@ -162,7 +162,7 @@ def test_training_records_figures_and_is_seeded():
 def test_reported_figures_come_from_patterns_that_did_not_choose_the_epoch(
     monkeypatch,
 ):
-    from pyxem_transformer import train
+    from pyxem_transformer.model import _trainer as train
 
     real, seen = train.validation_figures, []
 
@@ -195,7 +195,7 @@ def test_reported_figures_come_from_patterns_that_did_not_choose_the_epoch(
 
 
 def test_interrupted_training_resumes_to_the_same_model(tmp_path, monkeypatch):
-    from pyxem_transformer import train
+    from pyxem_transformer.model import _trainer as train
 
     spots = pxt.simulation.simulate_spots(phases.al(), 300, show_progressbar=False)
     kwargs = dict(
@@ -253,7 +253,7 @@ def test_a_budget_shorter_than_the_epochs_still_anneals_the_learning_rate(
 ):
     from types import SimpleNamespace
 
-    from pyxem_transformer import train
+    from pyxem_transformer.model import _trainer as train
 
     # A clock that advances 0.01 s per reading: the 3 s budget then ends
     # after about 150 steps (of 1,000 for the 100 epochs), past the warm-up
@@ -298,7 +298,7 @@ def test_padding_is_skipped_without_changing_predictions(tiny_model, monkeypatch
     # predict_tokens reads each pattern at its own width (its token count
     # rounded up to WIDTH_STEP), not at the model's n_tokens: the answers must
     # be those at full width, and must not depend on the batch.
-    from pyxem_transformer import predict
+    from pyxem_transformer.mapping import predict
 
     rng = np.random.default_rng(3)
     n, n_tok = 60, tiny_model.token_settings.n_tokens
@@ -328,7 +328,7 @@ def test_padding_is_skipped_without_changing_predictions(tiny_model, monkeypatch
 
 
 def test_training_batches_hold_every_pattern_once_with_similar_counts():
-    from pyxem_transformer.train import _batches
+    from pyxem_transformer.model._training_data import _batches
 
     counts = np.random.default_rng(0).integers(1, 25, 1000)
     batches = _batches(counts, 32, np.random.default_rng(1))
@@ -367,7 +367,7 @@ def test_outputs_do_not_depend_on_the_batch_a_pattern_is_in(tiny_model):
 def test_canonical_frame_turns_with_the_pattern():
     # Turning every spot by +phi is the rotation R * Rz(phi) (the augmentation's
     # convention): a canonical-frame model must answer exactly that.
-    from pyxem_transformer.augment import _rotate_about_z
+    from pyxem_transformer.tokens.augment import _rotate_about_z
 
     model = OrientationTransformer(
         [phases.cu()], TokenSettings(n_tokens=8), ModelConfig(canonical_frame=True)

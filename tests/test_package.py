@@ -10,11 +10,11 @@ import pytest
 
 import pyxem_transformer
 from pyxem_transformer import data, phases
+from pyxem_transformer.mapping.result import orientation_map_from_arrays
 from pyxem_transformer.signals import (
     LazyTransformerOrientationMap,
     TransformerOrientationMap,
 )
-from pyxem_transformer.signals.orientation_map import orientation_map_from_arrays
 
 ROOT = Path(__file__).resolve().parents[1]
 

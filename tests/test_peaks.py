@@ -3,12 +3,12 @@ import pytest
 from scipy.spatial import cKDTree
 
 from pyxem_transformer import data, phases
-from pyxem_transformer.peaks import (
+from pyxem_transformer.tokens.peaks import (
     PeakSet,
     find_peaks_batched,
     peaks_from_diffraction_vectors,
 )
-from pyxem_transformer.tokens import TokenSettings, make_tokens
+from pyxem_transformer.tokens.tokenize import TokenSettings, make_tokens
 
 
 def _calibration(signal):

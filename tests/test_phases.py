@@ -69,7 +69,7 @@ def test_hcp_built_by_orix_from_diffpy_frame_gives_the_same_points_and_intensiti
     from orix.crystal_map import Phase
     from orix.quaternion import Rotation
 
-    from pyxem_transformer.refine import reciprocal_lattice_points
+    from pyxem_transformer.crystal.reciprocal import reciprocal_lattice_points
 
     lattice = Lattice(2.9508, 2.9508, 4.6855, 90, 90, 120)
     atoms = [Atom("Ti", (1 / 3, 2 / 3, 0.25)), Atom("Ti", (2 / 3, 1 / 3, 0.75))]

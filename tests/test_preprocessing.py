@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import pyxem_transformer as pxt
-from pyxem_transformer.peaks import find_peaks_batched
+from pyxem_transformer.tokens.peaks import find_peaks_batched
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import pyxem_transformer as pxt
-from pyxem_transformer import model_zoo as shipped
+from pyxem_transformer.model import zoo as shipped
 
 
 def test_shipped_models_are_listed_and_load_offline():

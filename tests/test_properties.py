@@ -6,9 +6,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from pyxem_transformer import phases
-from pyxem_transformer.peaks import PeakSet
-from pyxem_transformer.signals.orientation_map import orientation_map_from_arrays
-from pyxem_transformer.tokens import TokenSettings, make_tokens
+from pyxem_transformer.mapping.result import orientation_map_from_arrays
+from pyxem_transformer.peak_set import PeakSet
+from pyxem_transformer.tokens.tokenize import TokenSettings, make_tokens
 
 finite = st.floats(-3, 3, allow_nan=False, width=32)
 peak = st.tuples(finite, finite, st.floats(0, 1e6, allow_nan=False, width=32))

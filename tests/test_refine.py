@@ -4,18 +4,19 @@ import torch
 from diffsims.generators.simulation_generator import SimulationGenerator
 from orix.quaternion import Rotation
 
-from pyxem_transformer import data, metrics, phase_io, phases, predict, simulation
-from pyxem_transformer.model_zoo import pretrained
-from pyxem_transformer.peaks import PeakSet
-from pyxem_transformer.predict import FIT_RADII
-from pyxem_transformer.refine import (
-    missing_reflections,
+from pyxem_transformer import data, metrics, phase_io, phases, simulation
+from pyxem_transformer.crystal.reciprocal import (
     reciprocal_lattice,
     reciprocal_lattice_points,
-    refine_rotations,
     wavelength,
 )
-from pyxem_transformer.tokens import TokenSettings, make_tokens
+from pyxem_transformer.mapping import _fit_choice, predict
+from pyxem_transformer.mapping._fit_choice import FIT_RADII
+from pyxem_transformer.mapping.missing import missing_reflections
+from pyxem_transformer.mapping.refine import refine_rotations
+from pyxem_transformer.model.zoo import pretrained
+from pyxem_transformer.peak_set import PeakSet
+from pyxem_transformer.tokens.tokenize import TokenSettings, make_tokens
 
 
 def test_wavelength_matches_diffsims():
@@ -128,7 +129,7 @@ def test_refinement_captures_starts_tilted_ten_degrees_off():
 
 
 def test_log_rotation_inverts_rodrigues():
-    from pyxem_transformer.refine import _log_rotation, _rodrigues
+    from pyxem_transformer.mapping.refine import _log_rotation, _rodrigues
 
     rng = np.random.default_rng(3)
     axes = rng.normal(size=(500, 3))
@@ -174,9 +175,9 @@ def test_prior_holds_the_tilt_on_noisy_peaks_only():
 
 def test_the_network_as_prior_improves_noisy_maps(monkeypatch):
     import pyxem_transformer as pxt
-    from pyxem_transformer import predict
     from pyxem_transformer._validation import reciprocal_calibration
-    from pyxem_transformer.peaks import find_peaks_batched
+    from pyxem_transformer.mapping import predict
+    from pyxem_transformer.tokens.peaks import find_peaks_batched
 
     model = pxt.pretrained("cu")
     s, truth = data.simulated_grains(
@@ -196,7 +197,7 @@ def test_the_network_as_prior_improves_noisy_maps(monkeypatch):
         return np.mean(angles < 2)
 
     with_prior = under_2()
-    monkeypatch.setattr(predict, "prior_sigma", lambda model: None)
+    monkeypatch.setattr(_fit_choice, "prior_sigma", lambda model: None)
     without = under_2()
     # Measured: 52% with the prior, 39% without (the benchmark's cu-3000
     # case, 64x64: 79% and 52%).
@@ -204,7 +205,7 @@ def test_the_network_as_prior_improves_noisy_maps(monkeypatch):
 
 
 def test_restarts_are_optional(tiny_model):
-    from pyxem_transformer.predict import predict_tokens
+    from pyxem_transformer.mapping.predict import predict_tokens
 
     spots = simulation.simulate_spots(
         [phases.cu(), phases.cu2o()], 40, seed=6, show_progressbar=False
@@ -362,7 +363,7 @@ def test_a_fit_that_expects_a_missing_reflection_restarts(monkeypatch):
     )
     truth = [285.587, 70.115, 206.869]
     assert _cu_error("cu_cu2o", peaks, truth) < 1.0
-    monkeypatch.setattr(predict, "MISSING_ABOVE", np.inf)
+    monkeypatch.setattr(_fit_choice, "MISSING_ABOVE", np.inf)
     assert _cu_error("cu_cu2o", peaks, truth) > 4.0
 
 
@@ -397,7 +398,7 @@ def test_a_fit_whose_twin_expects_no_missing_reflection_takes_the_twin(monkeypat
         raise AssertionError("the twin alone should have settled this fit")
 
     with monkeypatch.context() as patch:
-        patch.setattr(predict, "_tilted_fits", no_restarts)
+        patch.setattr(_fit_choice, "_tilted_fits", no_restarts)
         assert _cu_error("cu", peaks, truth, friedel=False) < 1.0
-    monkeypatch.setattr(predict, "MISSING_ABOVE", np.inf)
+    monkeypatch.setattr(_fit_choice, "MISSING_ABOVE", np.inf)
     assert _cu_error("cu", peaks, truth, friedel=False) > 45.0

@@ -83,9 +83,9 @@ def test_bad_arguments_are_named(kwargs, match, tiny_model):
 def test_refine_false_returns_the_network_answer(tiny_model):
     from pyxem_transformer import data, phases
     from pyxem_transformer._validation import reciprocal_calibration
-    from pyxem_transformer.peaks import find_peaks_batched
-    from pyxem_transformer.predict import predict_tokens
-    from pyxem_transformer.tokens import make_tokens
+    from pyxem_transformer.mapping.predict import predict_tokens
+    from pyxem_transformer.tokens.peaks import find_peaks_batched
+    from pyxem_transformer.tokens.tokenize import make_tokens
 
     s, _ = data.simulated_grains(
         [phases.cu(), phases.cu2o()], scan_shape=(4, 4), n_grains=3, seed=11

@@ -5,8 +5,9 @@ from orix.crystal_map import Phase
 from orix.quaternion import Orientation, Rotation
 
 from pyxem_transformer import data, metrics, phase_io, phases, simulation
-from pyxem_transformer.augment import AugmentationSettings, augment_peaks
-from pyxem_transformer.peaks import PeakSet
+from pyxem_transformer.peak_set import PeakSet
+from pyxem_transformer.simulation import spots as simulated_spots
+from pyxem_transformer.tokens.augment import AugmentationSettings, augment_peaks
 
 
 def test_spot_set_shapes_phases_and_fundamental_zone():
@@ -82,7 +83,7 @@ def test_turning_tokens_by_phi_is_rotation_times_rz_phi():
             max_excitation_error=0.1,
             with_direct_beam=False,
         )
-        return PeakSet.from_lists(simulation._spots_of(sim, 1, 1e-4))
+        return PeakSet.from_lists(simulated_spots._spots_of(sim, 1, 1e-4))
 
     settings = AugmentationSettings.off()
     settings = AugmentationSettings(**{**settings.as_dict(), "in_plane_rotation": True})

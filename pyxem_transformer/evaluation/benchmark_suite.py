@@ -1,0 +1,366 @@
+"""The side-by-side benchmark suite: every case, both methods, one run.
+
+``pyxem-transformer benchmark [--cases ...] [--quick] --out DIR`` runs
+:func:`run_suite`. Each :class:`Case` simulates a grain map with known
+orientations (fixed seed), maps it with a shipped model and with pyxem
+template matching (:mod:`pyxem_transformer.evaluation.benchmark`, best settings named
+in the report), and scores both against the truth. The report gives, per
+case, both methods' end-to-end patterns/s and their ratio, the
+transformer's stage rates (peak finding, model, model + refinement), tokens
+per pattern and peak Python-side memory, and the accuracy table.
+"""
+
+import json
+import logging
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pyxem_transformer.crystal import phases
+from pyxem_transformer.evaluation import data
+from pyxem_transformer.evaluation.benchmark import (
+    MethodResult,
+    median_of_runs,
+    run_template_matching,
+    run_transformer,
+)
+from pyxem_transformer.model.zoo import pretrained
+
+__all__ = ["CASES", "QUICK_CASES", "Case", "run_case", "run_suite"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark sample.
+
+    Attributes
+    ----------
+    name
+        Case name used on the command line.
+    model
+        Shipped model (:func:`pyxem_transformer.pretrained`); its phases are
+        simulated.
+    dose
+        Electrons per pattern, or None for noise-free patterns.
+    excitation_error
+        The data's ``max_excitation_error`` (1/Å).
+    library_excitation_error
+        Template matching's library value; None: the data's (its best).
+    scale_error
+        Relative error of the stored calibration (0.03: 3% too large).
+    centre_offset_px
+        Error of the stored direct-beam position in pixels (both axes).
+    """
+
+    name: str
+    model: str
+    dose: float | None = None
+    excitation_error: float = 0.1
+    library_excitation_error: float | None = None
+    scale_error: float = 0.0
+    centre_offset_px: float = 0.0
+
+    def describe(self) -> str:
+        """Return the case in words.
+
+        Returns
+        -------
+        text
+            Dose, excitation errors and calibration errors.
+        """
+        parts = [
+            "noise-free" if self.dose is None else f"{self.dose:g} e/pattern",
+            f"data excitation error {self.excitation_error} 1/Å",
+        ]
+        if self.library_excitation_error is not None:
+            parts.append(f"library excitation error {self.library_excitation_error}")
+        if self.scale_error:
+            parts.append(f"calibration stored {self.scale_error:+.0%}")
+        if self.centre_offset_px:
+            parts.append(f"centre stored {self.centre_offset_px:g} px off")
+        return ", ".join(parts)
+
+
+def _doses(name: str, model: str) -> list[Case]:
+    return [
+        Case(f"{name}-free", model),
+        Case(f"{name}-3000", model, dose=3000.0),
+        Case(f"{name}-300", model, dose=300.0),
+    ]
+
+
+#: Every case of the full suite.
+CASES: dict[str, Case] = {
+    c.name: c
+    for c in _doses("cu", "cu")
+    + _doses("ti", "ti")
+    + _doses("cu_cu2o", "cu_cu2o")
+    + [
+        Case("cu-calibration", "cu", dose=3000.0, scale_error=0.03, centre_offset_px=1),
+        Case(
+            "cu-excitation",
+            "cu",
+            dose=3000.0,
+            excitation_error=0.05,
+            library_excitation_error=0.1,
+        ),
+    ]
+}
+
+#: The smoke-test subset run by ``--quick``.
+QUICK_CASES = ("cu-free", "cu_cu2o-3000")
+
+
+def _sample(case: Case, scan: int, seed: int):
+    model = pretrained(case.model)
+    phase_list = [phases.by_name(p.name.lower()) for p in model.phases]
+    signal, truth = data.simulated_grains(
+        phase_list,
+        scan_shape=(scan, scan),
+        dose=case.dose,
+        max_excitation_error=case.excitation_error,
+        n_grains=max(2, scan * scan // 100),
+        seed=seed,
+    )
+    for axis in signal.axes_manager.signal_axes:
+        axis.offset += case.centre_offset_px * axis.scale
+        axis.scale *= 1 + case.scale_error
+        axis.offset *= 1 + case.scale_error
+    return model, signal, truth
+
+
+def run_case(
+    case: Case,
+    scan: int = 64,
+    library_steps=(1.0,),
+    seed: int = 0,
+    repeats: int = 1,
+) -> list[MethodResult]:
+    """Run one case: the transformer, then template matching per library step.
+
+    Parameters
+    ----------
+    case
+        The case.
+    scan
+        The scan is ``scan x scan`` patterns of 128 x 128 pixels.
+    library_steps
+        Template matching library steps in degrees.
+    seed
+        Seed of the simulated sample.
+    repeats
+        Time the transformer (with and without the fit) and template
+        matching at the first library step this many times, interleaved,
+        and keep each one's median
+        (:func:`~pyxem_transformer.evaluation.benchmark.median_of_runs`); the other
+        library steps run once.
+
+    Returns
+    -------
+    results
+        The transformer's result first, then template matching's per library
+        step, then the transformer's network alone (``refine=False``).
+
+    Raises
+    ------
+    ValueError
+        If ``repeats`` is not a positive integer.
+    """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"`repeats` must be a positive integer, got {repeats!r}.")
+    model, signal, truth = _sample(case, scan, seed)
+    library = case.library_excitation_error or case.excitation_error
+    runs = [[] for _ in range(len(library_steps) + 2)]
+    for i in range(repeats):
+        first = i == 0
+        runs[0].append(
+            run_transformer(signal, truth, model, stages=first, memory=first)
+        )
+        for j, step in enumerate(library_steps):
+            if first or j == 0:
+                runs[1 + j].append(run_template_matching(signal, truth, library, step))
+        runs[-1].append(
+            run_transformer(
+                signal, truth, model, stages=False, memory=False, refine=False
+            )
+        )
+    return [median_of_runs(r) for r in runs]
+
+
+def _table(rows: list[dict]) -> list[str]:
+    lines = [
+        "| case | method | patterns/s | speed-up | median (deg) | < 2 deg | < 5 deg "
+        "| phase | strict < 5 deg |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['case']} | {r['method']} | {r['patterns_per_second']:.0f} "
+            f"| {r['speed_up']:.1f}x | {r['median_misorientation']:.2f} "
+            f"| {r['fraction_under_2']:.0%} | {r['fraction_under_5']:.0%} "
+            f"| {r['phase_accuracy']:.1%} | {r['strict_fraction_under_5']:.0%} |"
+        )
+    return lines
+
+
+def run_suite(
+    cases=None,
+    *,
+    scan: int = 64,
+    library_steps=(1.0,),
+    seed: int = 0,
+    repeats: int = 1,
+    out: str | Path | None = None,
+    verbose: bool = True,
+) -> dict:
+    """Run benchmark cases and write ``report.md``, ``report.json`` and figures.
+
+    Parameters
+    ----------
+    cases
+        Case names (keys of :data:`CASES`); None: all.
+    scan
+        Scan side in patterns.
+    library_steps
+        Template matching library steps in degrees.
+    seed
+        Seed of every simulated sample.
+    repeats
+        Timed runs per method (see :func:`run_case`); the median counts.
+    out
+        Folder for the reports and one ``<case>.png`` per case; None: none.
+    verbose
+        Print progress and the table.
+
+    Returns
+    -------
+    report
+        The content of ``report.json``.
+
+    Raises
+    ------
+    ValueError
+        If a case name is unknown.
+    """
+    from pyxem_transformer.evaluation.demo import _figure
+
+    names = list(CASES) if not cases else list(cases)
+    unknown = [n for n in names if n not in CASES]
+    if unknown:
+        raise ValueError(f"Unknown case(s) {unknown}; choose from {list(CASES)}.")
+    logging.getLogger("hyperspy").setLevel(logging.ERROR)
+    say = print if verbose else (lambda *a, **k: None)
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+    rows, started = [], time.perf_counter()
+    for i, name in enumerate(names, 1):
+        case = CASES[name]
+        say(f"[{i}/{len(names)}] {name}: {case.describe()}")
+        results = run_case(case, scan, library_steps, seed, repeats)
+        for row in _case_rows(name, case, results, library_steps):
+            rows.append(row)
+            say(row["_line"])
+            del row["_line"]
+        if out is not None:
+            _, _, truth = _sample(case, scan, seed)
+            _figure(out / f"{name}.png", truth, results[:2])
+    machine = (
+        f"{platform.processor() or platform.machine()}, "
+        f"{_cpu_count()} CPU cores, {platform.python_version()}"
+    )
+    text = _report_text(
+        rows, names, scan, seed, repeats, machine, time.perf_counter() - started
+    )
+    report = {
+        "machine": machine,
+        "scan": scan,
+        "seed": seed,
+        "repeats": repeats,
+        "rows": rows,
+    }
+    if out is not None:
+        (out / "report.md").write_text(text)
+        (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    say(text)
+    return report
+
+
+def _case_rows(name: str, case, results, library_steps) -> list[dict]:
+    """Report rows of one case's results, each with its progress line."""
+    base = results[1].patterns_per_second
+    labels = (
+        ["transformer"]
+        + [f"template matching, {step:g}° library" for step in library_steps]
+        + ["transformer, network only"]
+    )
+    rows = []
+    for r, label in zip(results, labels, strict=True):
+        row = dict(r.row(), case=name, speed_up=r.patterns_per_second / base)
+        row["method"] = label
+        row["case_settings"] = asdict(case)
+        row["_line"] = (
+            f"    {label}: {r.patterns_per_second:.0f}/s, median "
+            f"{r.accuracy.median_misorientation:.2f} deg, "
+            f"{r.accuracy.fraction_under_5:.0%} < 5 deg"
+        )
+        rows.append(row)
+    return rows
+
+
+def _report_text(rows, names, scan, seed, repeats, machine, seconds) -> str:
+    """The Markdown report of a suite run."""
+    settings = sorted({f"- {r['method']}: {r['settings']}" for r in rows})
+    lines = [
+        "# Benchmark: transformer vs pyxem template matching",
+        "",
+        f"Machine: {machine}. Scan {scan}x{scan} patterns of 128x128 pixels at "
+        f"0.02 1/Å per pixel, disks sigma 2 px, seed {seed}; "
+        f"{seconds:.0f} s in all.",
+        "",
+        *_table(rows),
+        "",
+        "Cases:",
+        *[f"- {n}: {CASES[n].describe()} (model `{CASES[n].model}`)" for n in names],
+        "",
+        "Settings:",
+        *settings,
+        "",
+        "Speed: end to end from the Diffraction2D to an orix CrystalMap, after "
+        "warm-up, both methods in one process on the same data; speed-up is "
+        "relative to the first template-matching row of the case. "
+        + (
+            f"Each method's time is the median of {repeats} interleaved runs "
+            "(every run's seconds are in report.json); template matching at "
+            "further library steps ran once. "
+            if repeats > 1
+            else ""
+        )
+        + "Accuracy: "
+        "symmetry-reduced misorientation to the truth; the 180° about-the-beam "
+        "twin of a zero-order pattern counts as right ('strict' counts it "
+        "wrong); a wrong phase counts as a failure.",
+        "",
+        "Transformer stages alone (patterns/s), mean tokens per pattern (the "
+        "model's and the fit's cost grow with them) and peak Python-side memory:",
+        "",
+        "| case | peak finding | model | model + refinement | tokens/pattern "
+        "| memory (MB) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        if r["method"] == "transformer":
+            lines.append(
+                f"| {r['case']} | {r['peak_finding_per_second']:.0f} "
+                f"| {r['model_only_per_second']:.0f} "
+                f"| {r['model_and_refine_per_second']:.0f} "
+                f"| {r['tokens_per_pattern']:.1f} | {r['peak_memory_mb']:.0f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1

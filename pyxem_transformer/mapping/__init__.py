@@ -1,0 +1,36 @@
+"""From tokens to orientations: batched prediction, the fit to the peaks,
+lazy mapping of whole scans, and the predicted spots of an answer."""
+
+from pyxem_transformer.mapping.inference import (
+    detector_field,
+    map_orientations,
+    map_vectors,
+    orientation_table,
+)
+from pyxem_transformer.mapping.markers import predicted_spots
+from pyxem_transformer.mapping.missing import missing_reflections
+from pyxem_transformer.mapping.predict import Prediction, predict_tokens
+from pyxem_transformer.mapping.prior import prior_sigma
+from pyxem_transformer.mapping.refine import Refinement, refine_rotations
+from pyxem_transformer.mapping.result import (
+    COLUMNS,
+    orientation_map_from_arrays,
+    result_signal,
+)
+
+__all__ = [
+    "COLUMNS",
+    "Prediction",
+    "Refinement",
+    "detector_field",
+    "map_orientations",
+    "map_vectors",
+    "missing_reflections",
+    "orientation_map_from_arrays",
+    "orientation_table",
+    "predict_tokens",
+    "predicted_spots",
+    "prior_sigma",
+    "refine_rotations",
+    "result_signal",
+]

@@ -1,0 +1,232 @@
+"""Calibration self-check: do the found peaks sit where the phases put them?
+
+Calibrations stored in files are often off by several percent, and both
+template matching and a model then return wrong orientations without
+warning. The peaks themselves tell: the direct beam marks the centre, and
+the radii of the Bragg peaks around it must match the reciprocal lattice
+radii ``|g|`` of the model's phases. :func:`check_calibration` finds peaks
+in a sample of patterns and fits
+
+* the centre offset: median position of each pattern's brightest peak near
+  the nominal centre (the direct beam), in 1/Å;
+* the scale factor ``f`` by which the signal's 1/Å per pixel must be
+  multiplied so that peak radii meet the lattice radii: a robust grid
+  search over ``f`` (each peak scores by its distance to the nearest radius)
+  followed by a least-squares polish on the peaks that then match.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pyxem_transformer.peak_set import PeakSet
+from pyxem_transformer.tokens._calibration_fit import _beam_and_bragg, _RadiusFit
+
+__all__ = [
+    "CalibrationCheck",
+    "CalibrationWarning",
+    "estimate_calibration",
+]
+
+
+class CalibrationWarning(UserWarning):
+    """The signal's calibration is further off than the model tolerates."""
+
+
+#: Scale factors searched: calibration errors up to about 10% either way.
+#: Wider ranges are ambiguous: cubic lattices have radius ratios of
+#: 2/sqrt(3) = 1.155, and two phases' lattices can be scaled copies of each
+#: other (Cu and Cu2O: 1.18).
+SCALE_RANGE = (0.9, 1.11)
+
+
+@dataclass(frozen=True)
+class CalibrationCheck:
+    """Estimated calibration error of a signal against a model's phases.
+
+    Attributes
+    ----------
+    scale
+        Factor the signal's reciprocal pixel size should be multiplied by
+        (1.0: correct).
+    scale_uncertainty
+        Standard error of ``scale``.
+    centre_offset
+        ``(kx, ky)`` position in 1/Å of the direct beam in the signal's
+        calibrated frame (0, 0: centred).
+    centre_uncertainty
+        Standard error of each component of ``centre_offset``, 1/Å.
+    n_patterns, n_peaks
+        Patterns used and Bragg peaks matched to a lattice radius.
+    tolerance
+        Largest scale error the model was trained to absorb.
+    centre_tolerance
+        Largest centre offset (1/Å) the model was trained to absorb.
+    """
+
+    scale: float
+    scale_uncertainty: float
+    centre_offset: tuple[float, float]
+    centre_uncertainty: float
+    n_patterns: int
+    n_peaks: int
+    tolerance: float = 0.02
+    centre_tolerance: float = 0.01
+
+    @property
+    def scale_error(self) -> float:
+        """Relative error of the signal's calibration, ``scale - 1``."""
+        return self.scale - 1.0
+
+    @property
+    def within_tolerance(self) -> bool:
+        """True if scale error and centre offset are within the tolerances."""
+        return (
+            abs(self.scale_error) <= self.tolerance
+            and float(np.hypot(*self.centre_offset)) <= self.centre_tolerance
+        )
+
+    def __str__(self) -> str:
+        return (
+            f"calibration factor {self.scale:.4f} ± {self.scale_uncertainty:.4f} "
+            f"({self.scale_error:+.1%}), direct beam at ({self.centre_offset[0]:+.4f}, "
+            f"{self.centre_offset[1]:+.4f}) ± {self.centre_uncertainty:.4f} 1/Å, "
+            f"from {self.n_peaks} peaks in {self.n_patterns} patterns"
+        )
+
+    @property
+    def reliable(self) -> bool:
+        """True if the estimate is precise enough to map with.
+
+        Its scale uncertainty is below a quarter of the tolerance and its
+        centre uncertainty below half the centre tolerance, from at least 50
+        matched peaks.
+        """
+        return (
+            self.n_peaks >= 50
+            and self.scale_uncertainty <= self.tolerance / 4
+            and self.centre_uncertainty <= self.centre_tolerance / 2
+        )
+
+    def corrected(
+        self, scale: tuple[float, float], offset: tuple[float, float]
+    ) -> tuple[tuple[float, float], tuple[float, float]]:
+        """Return the corrected ``(scale, offset)`` of the two signal axes.
+
+        The scale becomes ``self.scale * scale`` and the offsets are set so
+        the direct beam sits at 0 1/Å.
+
+        Parameters
+        ----------
+        scale, offset
+            The checked signal's ``(x, y)`` signal-axis calibration in 1/Å.
+
+        Returns
+        -------
+        scale, offset
+            The corrected calibration, ``(x, y)`` each.
+        """
+        new_scale, new_offset = [], []
+        for step, start, centre in zip(scale, offset, self.centre_offset, strict=True):
+            pixel = (centre - start) / step  # the direct beam, in pixels
+            new_scale.append(float(step * self.scale))
+            new_offset.append(float(-pixel * step * self.scale))
+        return tuple(new_scale), tuple(new_offset)
+
+    def apply(self, signal) -> None:
+        """Correct the signal's signal-axis calibration in place.
+
+        The scale becomes ``scale * old scale`` and the offsets are set so
+        the direct beam sits at 0 1/Å (:meth:`corrected`).
+
+        Parameters
+        ----------
+        signal
+            The pyxem ``Diffraction2D`` that was checked.
+        """
+        axes = signal.axes_manager.signal_axes
+        scale, offset = self.corrected(
+            tuple(a.scale for a in axes), tuple(a.offset for a in axes)
+        )
+        for axis, step, start in zip(axes, scale, offset, strict=True):
+            axis.scale, axis.offset = step, start
+
+
+def estimate_calibration(
+    peaks: PeakSet,
+    phases,
+    *,
+    direct_beam_radius: float = 0.15,
+    max_radius: float = 1.5,
+    tolerance: float = 0.02,
+    strongest: int = 8,
+) -> CalibrationCheck:
+    """Estimate scale factor and centre offset from found peaks.
+
+    Parameters
+    ----------
+    peaks
+        Peaks of a sample of patterns in the signal's calibrated frame (1/Å),
+        direct beam included.
+    phases
+        orix phases (a ``PhaseList`` or a list) whose lattices should explain
+        the peaks.
+    direct_beam_radius
+        Each pattern's brightest peak within this distance (1/Å) of the
+        nominal centre is taken as the direct beam.
+    max_radius
+        Bragg peaks farther out (1/Å) are ignored.
+    tolerance
+        Scale error the model tolerates, stored in the result.
+    strongest
+        Bragg peaks used per pattern, the most intense first.
+
+    Returns
+    -------
+    check
+        A :class:`CalibrationCheck`.
+
+    Raises
+    ------
+    ValueError
+        If too few peaks are found to estimate anything.
+    """
+    centres, vectors, weight, owner = _beam_and_bragg(
+        peaks, direct_beam_radius, strongest
+    )
+    if len(centres) < 3:
+        raise ValueError(
+            f"Only {len(centres)} patterns show a direct beam within "
+            f"{direct_beam_radius} 1/Å of the calibrated centre; set the centre "
+            "(e.g. pyxem's `s.center_direct_beam()` or `s.calibration.center = "
+            "None`) before checking the calibration."
+        )
+    centre = np.median(centres, axis=0)
+    mad = np.median(np.abs(centres - centre), axis=0) * 1.4826
+    centre_error = float(np.max(mad) / np.sqrt(len(centres)))
+    radius = np.linalg.norm(vectors, axis=1)
+    keep = (radius > direct_beam_radius) & (radius < max_radius)
+    radius, weight, owner = radius[keep], weight[keep], owner[keep]
+    if radius.size < 50:
+        raise ValueError(
+            f"Only {radius.size} Bragg peaks were found in the sampled patterns; "
+            "too few to check the calibration. Lower the peak threshold or "
+            "sample more patterns."
+        )
+    top = max_radius * SCALE_RANGE[1] + 0.1
+    fit = _RadiusFit(radius, weight, owner, len(centres), phases, top)
+    factor = fit.polish(fit.search(np.arange(*SCALE_RANGE, 0.0005)))
+    nearest, residual = fit.match(factor)
+    good = np.abs(residual) < 2 * fit.width
+    spread = np.sqrt(np.average(residual[good] ** 2, weights=weight[good]))
+    n_good = int(good.sum())
+    uncertainty = float(spread / np.mean(nearest[good]) / np.sqrt(max(n_good, 1)))
+    return CalibrationCheck(
+        scale=factor,
+        scale_uncertainty=uncertainty,
+        centre_offset=(float(centre[0]), float(centre[1])),
+        centre_uncertainty=centre_error,
+        n_patterns=len(centres),
+        n_peaks=n_good,
+        tolerance=tolerance,
+    )
