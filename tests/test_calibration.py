@@ -83,10 +83,11 @@ def test_mapping_warns_only_when_off_and_stays_accurate(cu_model):
     np.testing.assert_allclose(used["scale"], 0.02, rtol=0.01)
     # The signal itself is left as it was.
     assert s_off.axes_manager.signal_axes[0].scale == pytest.approx(0.02 * 1.03)
-    # "warn": the stored calibration is used, and the map is worse for it.
+    # "warn": the stored calibration is used; measured from the stored
+    # centre too, the map is worse for it.
     with pytest.warns(CalibrationWarning, match="calibration_check=True"):
         stored = s_off.get_orientation_map_transformer(
-            cu_model, show_progressbar=False, calibration_check="warn"
+            cu_model, show_progressbar=False, calibration_check="warn", find_beam=False
         )
     assert not stored.metadata.Transformer.calibration["estimated"]
     c = metrics.compare_crystal_maps(stored.to_crystal_map(), truth).summary()
@@ -165,3 +166,18 @@ def test_direct_beam_and_strongest_bragg_peaks_per_pattern():
         weight[:8], np.sqrt(np.r_[9, 8, 7, 6, 5, 4, 3, 2.5] / 5.0), rtol=1e-6
     )
     np.testing.assert_allclose(weight[8], np.sqrt(0.5), rtol=1e-6)
+
+
+def test_a_small_scan_gets_an_estimate_with_its_precision():
+    # Four patterns: every peak of each counts, and the estimate says how
+    # precise it is (sizes and seed of this test only).
+    s, _ = pxt.data.simulated_grains(
+        pxt.phases.cu(), scan_shape=(2, 2), n_grains=2, dose=3000, seed=31
+    )
+    for axis in s.axes_manager.signal_axes:
+        axis.scale *= 1.03
+        axis.offset *= 1.03
+    check = pxt.check_calibration(s, pxt.pretrained("cu"))
+    assert check.n_patterns == 4 and check.n_peaks >= 12
+    assert 0 < check.scale_uncertainty < 0.01
+    assert abs(check.scale * 1.03 - 1) < 3 * check.scale_uncertainty + 0.003

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from pyxem_transformer import data, metrics, phases
+from pyxem_transformer.mapping.result import COLUMNS
 from pyxem_transformer.signals import (
     LazyTransformerOrientationMap,
     TransformerOrientationMap,
@@ -85,7 +86,7 @@ def test_precomputed_vectors_and_pyxem_finder(two_phase_sample, tiny_model):
     as_method = vectors.get_orientation_map_transformer(tiny_model)
     np.testing.assert_array_equal(as_method.data, from_vectors.data)
     assert as_method.to_crystal_map().shape == (12, 10)
-    assert from_vectors.data.shape == (12, 10, 1, 7)
+    assert from_vectors.data.shape == (12, 10, 1, len(COLUMNS))
     with pytest.raises(ValueError, match="scan"):
         s.inav[:3, :3].get_orientation_map_transformer(tiny_model, vectors=vectors)
 

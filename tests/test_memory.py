@@ -30,7 +30,7 @@ def test_lazy_map_of_a_signal_much_larger_than_memory_used(tmp_path):
         result = s.get_orientation_map_transformer(model, show_progressbar=False)
         result.compute()
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        assert result.data.shape == (128, 128, 1, 7)
+        assert result.data.shape == (128, 128, 1, 11)
         assert (result.data[..., 6] > 3).all()
         print((after - before) / 1024)
         """

@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 from pyxem.signals import Diffraction2D, ElectronDiffraction2D
 
+from pyxem_transformer.mapping.result import COLUMNS
+
 
 def _signal(nav=(2, 3), units=r"$\AA^{-1}$", scale=0.02):
     s = Diffraction2D(np.zeros((*nav, 64, 64), dtype=np.float32))
@@ -23,8 +25,9 @@ def test_reciprocal_unit_spellings_are_accepted(units, tiny_model):
         tiny_model, show_progressbar=False
     )
     # Blank patterns: no peaks, so no tokens and no confidence.
-    assert result.data.shape == (2, 3, 1, 7)
-    assert np.all(result.data[..., 5:] == 0)
+    assert result.data.shape == (2, 3, 1, len(COLUMNS))
+    assert np.all(result.data[..., 5:8] == 0)  # confidence, tokens, explained
+    assert np.all(np.isnan(result.data[..., 8]))  # no fit residual
 
 
 def test_lazy_and_electron_diffraction_signals_have_the_method(tiny_model):

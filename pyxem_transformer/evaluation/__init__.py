@@ -8,6 +8,7 @@ in plotting and template matching); ``data`` and ``metrics`` are here.
 
 from pyxem_transformer.evaluation import data, metrics
 from pyxem_transformer.evaluation.data import SimulatedSample, simulated_grains
+from pyxem_transformer.evaluation.measured import Artefacts, realistic_grains
 from pyxem_transformer.evaluation.metrics import (
     AccuracySummary,
     CrystalMapComparison,
@@ -19,12 +20,14 @@ from pyxem_transformer.evaluation.metrics import (
 
 __all__ = [
     "AccuracySummary",
+    "Artefacts",
     "CrystalMapComparison",
     "SimulatedSample",
     "compare_crystal_maps",
     "data",
     "metrics",
     "misorientation_angles",
+    "realistic_grains",
     "simulated_grains",
     "summarize",
     "zone_axis_angles",

@@ -151,24 +151,19 @@ def simulated_grains(
     grain_id, grain_phase, grain_rotation = _grain_layout(
         rng, scan_shape, int(n_grains), len(phase_objs)
     )
-    generator = SimulationGenerator(accelerating_voltage=accelerating_voltage)
     grain_patterns = np.zeros((int(n_grains), *detector_shape), dtype=np.float64)
-    for index, phase in enumerate(phase_objs):
-        grains = np.flatnonzero(grain_phase == index)
-        if grains.size == 0:
-            continue
-        simulation = generator.calculate_diffraction2d(
-            diffsims_phase(phase),
-            rotation=grain_rotation[grains],
-            reciprocal_radius=reciprocal_radius,
-            max_excitation_error=max_excitation_error,
-            with_direct_beam=True,
+    for grain, simulation in _grain_simulations(
+        phase_objs,
+        grain_phase,
+        grain_rotation,
+        reciprocal_radius,
+        max_excitation_error,
+        accelerating_voltage,
+        with_direct_beam=True,
+    ):
+        grain_patterns[grain] = _render(
+            simulation, detector_shape, calibration, disk_sigma
         )
-        for k, grain in enumerate(grains):
-            one = simulation.irot[k] if grains.size > 1 else simulation
-            grain_patterns[grain] = _render(
-                one, detector_shape, calibration, disk_sigma
-            )
     patterns = _exposed(grain_patterns[grain_id], dose, rng)
     signal = Diffraction2D(patterns.reshape(*scan_shape, *detector_shape))
     _calibrate(signal, scan_shape, calibration, accelerating_voltage)
@@ -182,6 +177,33 @@ def simulated_grains(
         phase_list,
     )
     return SimulatedSample(signal, truth)
+
+
+def _grain_simulations(
+    phases,
+    grain_phase,
+    rotations,
+    reciprocal_radius,
+    max_excitation_error,
+    accelerating_voltage,
+    with_direct_beam,
+):
+    """Yield ``(grain, simulation)``: each grain's diffsims simulation, one
+    ``calculate_diffraction2d`` call per phase."""
+    generator = SimulationGenerator(accelerating_voltage=accelerating_voltage)
+    for index, phase in enumerate(phases):
+        grains = np.flatnonzero(grain_phase == index)
+        if grains.size == 0:
+            continue
+        simulation = generator.calculate_diffraction2d(
+            diffsims_phase(phase),
+            rotation=rotations[grains],
+            reciprocal_radius=reciprocal_radius,
+            max_excitation_error=max_excitation_error,
+            with_direct_beam=with_direct_beam,
+        )
+        for k, grain in enumerate(grains):
+            yield grain, simulation.irot[k] if grains.size > 1 else simulation
 
 
 def _checked_shapes(scan_shape, detector_shape) -> tuple[tuple, tuple]:

@@ -5,24 +5,26 @@ from pyxem_transformer.mapping.inference import (
     detector_field,
     map_orientations,
     map_vectors,
-    orientation_table,
 )
 from pyxem_transformer.mapping.markers import predicted_spots
 from pyxem_transformer.mapping.missing import missing_reflections
 from pyxem_transformer.mapping.predict import Prediction, predict_tokens
 from pyxem_transformer.mapping.prior import prior_sigma
+from pyxem_transformer.mapping.quality import fit_quality
 from pyxem_transformer.mapping.refine import Refinement, refine_rotations
 from pyxem_transformer.mapping.result import (
     COLUMNS,
     orientation_map_from_arrays,
     result_signal,
 )
+from pyxem_transformer.mapping.table import orientation_table
 
 __all__ = [
     "COLUMNS",
     "Prediction",
     "Refinement",
     "detector_field",
+    "fit_quality",
     "map_orientations",
     "map_vectors",
     "missing_reflections",

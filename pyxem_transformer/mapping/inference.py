@@ -16,17 +16,17 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from pyxem_transformer._validation import reciprocal_calibration
-from pyxem_transformer.mapping.predict import predict_tokens
 from pyxem_transformer.mapping.result import COLUMNS, result_signal
+from pyxem_transformer.mapping.table import orientation_table
 from pyxem_transformer.model.network import OrientationTransformer
 from pyxem_transformer.peak_set import PeakSet
 from pyxem_transformer.tokens.peaks import (
     find_peaks_batched,
     peaks_from_diffraction_vectors,
 )
-from pyxem_transformer.tokens.tokenize import make_tokens
 
-__all__ = ["detector_field", "map_orientations", "map_vectors", "orientation_table"]
+__all__ = ["detector_field", "map_orientations", "map_vectors"]
+
 
 _FINDER_OPTIONS = {
     "min_distance",
@@ -34,6 +34,7 @@ _FINDER_OPTIONS = {
     "threshold_rel",
     "smooth_sigma",
     "max_peaks",
+    "background",
 }
 
 
@@ -64,67 +65,34 @@ def _split_peak_kwargs(peak_kwargs: dict | None) -> tuple[str, dict]:
     return method, kwargs
 
 
-def orientation_table(
-    peaks: PeakSet,
-    model: OrientationTransformer,
-    n_best: int = 1,
-    batch_size: int = 1024,
-    device: str = "auto",
-    refine: bool = True,
-    field: tuple[float, float, float, float] | None = None,
-) -> np.ndarray:
-    """Return the ``(n, n_best, len(COLUMNS))`` result table of a peak set.
-
-    Parameters
-    ----------
-    peaks
-        Peaks of ``n`` patterns in 1/Å.
-    model
-        The model.
-    n_best
-        Candidates per pattern.
-    batch_size
-        Patterns per forward pass.
-    device
-        ``"auto"``, ``"cpu"`` or ``"cuda"``.
-    refine
-        Fit the rotations to the peaks
-        (:func:`pyxem_transformer.mapping.predict.predict_tokens`).
-    field
-        Where on the detector peaks can be found, ``(kx_min, kx_max, ky_min,
-        ky_max)`` in 1/Å (:func:`detector_field`); None if not known.
-
-    Returns
-    -------
-    table
-        Float32 array with the columns of the result signal
-        (``pyxem_transformer.signals.orientation_map.COLUMNS``).
-    """
-    tokens, mask = make_tokens(peaks, model.token_settings)
-    p = predict_tokens(
-        model, tokens, mask, n_best, batch_size, device, refine, field=field
-    )
-    n_tokens = np.broadcast_to(p.n_tokens[:, None], p.phase_index.shape)
-    return np.concatenate(
-        [
-            p.quaternions,
-            p.phase_index[..., None],
-            p.confidence[..., None],
-            n_tokens[..., None],
-        ],
-        axis=-1,
-    ).astype(np.float32)
-
-
 def _block_table(
-    block, model, scale, offset, finder_kwargs, n_best, batch_size, device, refine
+    block,
+    model,
+    scale,
+    offset,
+    finder_kwargs,
+    n_best,
+    batch_size,
+    device,
+    refine,
+    find_beam,
+    undistortion,
 ):
     nav = block.shape[:-2]
     images = block.reshape(-1, *block.shape[-2:])
     peaks = find_peaks_batched(images, scale, offset, **finder_kwargs)
     field = detector_field(scale, offset, images.shape[-2:])
     table = orientation_table(
-        peaks, model, n_best, batch_size, device, refine, field=field
+        peaks,
+        model,
+        n_best,
+        batch_size,
+        device,
+        refine,
+        field,
+        find_beam,
+        nav,
+        undistortion,
     )
     return table.reshape(*nav, n_best, len(COLUMNS))
 
@@ -188,6 +156,7 @@ def map_vectors(
     navigation_axes: list[dict] | None = None,
     refine: bool = True,
     recalibrate: tuple | None = None,
+    find_beam: bool = True,
 ):
     """Map orientation and phase from pyxem ``DiffractionVectors``.
 
@@ -197,7 +166,7 @@ def map_vectors(
         Ragged pyxem ``DiffractionVectors`` of a line or map scan, with
         ``kx``, ``ky`` (and ideally ``intensity``) columns in 1/Å relative to
         the direct beam.
-    model, n_best, batch_size, device, refine
+    model, n_best, batch_size, device, refine, find_beam
         As for ``get_orientation_map_transformer``.
     lazy_output
         Return a lazy result signal.
@@ -222,7 +191,9 @@ def map_vectors(
     peaks = peaks_from_diffraction_vectors(vectors)
     if recalibrate is not None:
         peaks = _recalibrated(peaks, *recalibrate)
-    table = orientation_table(peaks, model, n_best, batch_size, device, refine)
+    table = orientation_table(
+        peaks, model, n_best, batch_size, device, refine, None, find_beam, nav_shape
+    )
     table = table.reshape(*nav_shape, n_best, len(COLUMNS))
     axes = navigation_axes if navigation_axes is not None else _navigation_axes(vectors)
     return result_signal(table, model.phases, axes, lazy=lazy_output)
@@ -241,6 +212,8 @@ def map_orientations(
     show_progressbar: bool | None = None,
     refine: bool = True,
     calibration: tuple | None = None,
+    find_beam: bool = True,
+    undistortion: np.ndarray | None = None,
 ):
     """Map orientation and phase of every pattern of a calibrated scan.
 
@@ -260,8 +233,12 @@ def map_orientations(
         The model.
     peak_kwargs, vectors, batch_size, device, n_best, lazy_output, show_progressbar
         As for ``get_orientation_map_transformer``.
-    refine
+    refine, find_beam
         As for ``get_orientation_map_transformer``.
+    undistortion
+        2x2 map undoing the lens distortion of peak positions about each
+        beam (:meth:`pyxem_transformer.tokens.CalibrationCheck.undistortion`);
+        None for none. Not applied to given ``vectors``.
     calibration
         ``(scale, offset)`` of the signal axes, ``(x, y)`` each, in 1/Å, to
         use instead of the signal's own (e.g. a corrected one from
@@ -300,6 +277,7 @@ def map_orientations(
                 navigation_axes=nav_axes,
                 refine=refine,
                 recalibrate=None if calibration is None else (stored, calibration),
+                find_beam=find_beam,
             ),
         )
 
@@ -312,6 +290,8 @@ def map_orientations(
         batch_size=batch_size,
         device=device,
         refine=refine,
+        find_beam=find_beam,
+        undistortion=undistortion,
     )
     if signal._lazy:
         table = _lazy_table(signal.data, model, run_block, n_best)

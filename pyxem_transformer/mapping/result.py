@@ -1,7 +1,13 @@
 """The per-pixel result table and the hyperspy signal that holds it.
 
-Columns (:data:`COLUMNS`): the unit quaternion, the phase index, the
-confidence and the number of tokens, for each of ``n_best`` candidates.
+Columns (:data:`COLUMNS`), for each of ``n_best`` candidates: the unit
+quaternion, the phase index, the confidence, the number of tokens, the fit
+quality (``explained``: the fraction of the tokens the answer explains;
+``fit_rms``: their RMS residual in 1/Å; see
+:mod:`pyxem_transformer.mapping.quality`) and the direct beam the tokens were
+measured from (``beam_kx``, ``beam_ky`` in 1/Å from the stored centre; see
+:mod:`pyxem_transformer.tokens.origin`). Results saved before the fit-quality
+and beam columns existed hold the first seven only.
 The signal is made by hyperspy's registry (``set_signal_type``), so mapping
 needs no import of the signal classes in :mod:`pyxem_transformer.signals`.
 """
@@ -18,7 +24,19 @@ from pyxem_transformer.crystal.phase_io import phase_to_dict
 __all__ = ["COLUMNS", "SIGNAL_TYPE", "orientation_map_from_arrays", "result_signal"]
 
 #: Column names of the last signal axis.
-COLUMNS = ("qw", "qx", "qy", "qz", "phase_index", "confidence", "n_tokens")
+COLUMNS = (
+    "qw",
+    "qx",
+    "qy",
+    "qz",
+    "phase_index",
+    "confidence",
+    "n_tokens",
+    "explained",
+    "fit_rms",
+    "beam_kx",
+    "beam_ky",
+)
 
 SIGNAL_TYPE = "transformer_orientation_map"
 
@@ -29,7 +47,7 @@ def result_signal(
     navigation_axes: Sequence[dict] | None = None,
     lazy: bool = False,
 ) -> Signal2D:
-    """Wrap a ``(*scan, n_best, 7)`` table (NumPy or dask) as a result signal.
+    """Wrap a ``(*scan, n_best, len(COLUMNS))`` table (NumPy or dask) as a result.
 
     Parameters
     ----------
@@ -53,7 +71,7 @@ def result_signal(
         phases = [phases[i] for i in phases.ids]
     if lazy:
         import dask.array as da
-        from hyperspy._signals.signal2d import LazySignal2D
+        from hyperspy.signals import LazySignal2D
 
         result = LazySignal2D(da.asarray(table))
     else:
@@ -84,6 +102,7 @@ def orientation_map_from_arrays(
     phases: Sequence[Phase] | PhaseList,
     navigation_axes: Sequence[dict] | None = None,
     n_tokens: np.ndarray | None = None,
+    **columns: np.ndarray,
 ) -> Signal2D:
     """Assemble a result signal from per-pixel arrays.
 
@@ -101,6 +120,10 @@ def orientation_map_from_arrays(
         As in :func:`result_signal`.
     n_tokens
         Shape ``(*scan, n_best)`` token counts (default 0).
+    **columns
+        Further columns of :data:`COLUMNS` by name, each ``(*scan, n_best)``:
+        ``explained`` and ``fit_rms`` (default NaN: not computed),
+        ``beam_kx`` and ``beam_ky`` (default 0: the stored centre).
 
     Returns
     -------
@@ -117,10 +140,18 @@ def orientation_map_from_arrays(
         )
     if n_tokens is None:
         n_tokens = np.zeros((*scan, n_best))
+    unknown = set(columns) - set(COLUMNS[7:])
+    if unknown:
+        raise ValueError(f"Unknown column(s) {sorted(unknown)}; see COLUMNS.")
+    default = {"explained": np.nan, "fit_rms": np.nan, "beam_kx": 0.0, "beam_ky": 0.0}
     arrays = {
         "phase_index": phase_index,
         "confidence": confidence,
         "n_tokens": n_tokens,
+        **{
+            name: columns.get(name, np.full((*scan, n_best), default[name]))
+            for name in COLUMNS[7:]
+        },
     }
     for name, array in arrays.items():
         if np.shape(array) != (*scan, n_best):

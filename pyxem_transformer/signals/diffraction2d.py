@@ -6,6 +6,7 @@ then calls a plain function that works on arrays.
 
 from typing import Any
 
+import numpy as np
 import pyxem.signals
 
 from pyxem_transformer._validation import (
@@ -35,6 +36,7 @@ def get_orientation_map_transformer(
     show_progressbar: bool | None = None,
     calibration_check: bool | str = True,
     refine: bool = True,
+    find_beam: bool = True,
 ):
     """Map crystal orientation and phase with a transformer model.
 
@@ -78,6 +80,9 @@ def get_orientation_map_transformer(
         estimate is precise (the signal itself is unchanged; the calibration
         used is stored in the result's ``metadata.Transformer.calibration``,
         unless ``vectors`` were given: they carry their own calibration).
+        With ``True``, an elliptical lens distortion the check measures (at
+        least 0.5% and three standard errors) is undone on every pattern's
+        peaks before mapping, and stored beside the calibration.
         ``"warn"``: warn only and map with the stored calibration.
         ``False``: no check.
     refine
@@ -87,6 +92,15 @@ def get_orientation_map_transformer(
         apart. ``False`` keeps the network's answer: several times faster,
         about a degree off, and the twin left unresolved (see the benchmark
         page of the docs).
+    find_beam
+        Measure each pattern's peaks from its own direct beam, found among
+        its peaks (the default): descan moves the beam by pixels across a
+        scan, and a stored centre is right for one corner at best. Where a
+        beam is blocked or faint, the centre of its Friedel pairs or a plane
+        through the other beams stands in
+        (:mod:`pyxem_transformer.tokens.origin`). The beams used are the
+        result's ``beam_kx``, ``beam_ky`` columns. ``False`` measures from
+        the stored centre.
 
     Returns
     -------
@@ -122,8 +136,9 @@ def get_orientation_map_transformer(
     ``threshold_abs``, ``min_distance``).
     """
     _check_mapping_arguments(
-        self, n_best, batch_size, refine, calibration_check, device, peak_kwargs
+        self, n_best, batch_size, calibration_check, device, peak_kwargs
     )
+    _check_flags(refine=refine, find_beam=find_beam)
     from pyxem_transformer.mapping.inference import (
         _check_model,
         _split_peak_kwargs,
@@ -146,9 +161,11 @@ def get_orientation_map_transformer(
             model,
             options if finder == "batched" else {},
             correct=calibration_check is True,
+            centre=not find_beam,
         )
     if use_estimate:
         scale, offset = check.corrected(scale, offset)
+    undistortion = _undistortion(check, calibration_check)
     result = map_orientations(
         self,
         model,
@@ -161,27 +178,43 @@ def get_orientation_map_transformer(
         show_progressbar=show_progressbar,
         refine=refine,
         calibration=(scale, offset) if use_estimate else None,
+        find_beam=find_beam,
+        undistortion=undistortion,
     )
     if vectors is None:  # given vectors carry their own calibration
-        result.metadata.set_item(
-            "Transformer.calibration",
-            {
-                "scale": list(scale),
-                "offset": list(offset),
-                "estimated": use_estimate,
-                "check": "" if check is None else str(check),
-            },
-        )
+        _record_calibration(result, scale, offset, use_estimate, check, undistortion)
     return result
 
 
+def _undistortion(check, calibration_check) -> np.ndarray | None:
+    """The lens-distortion correction to map with, if any."""
+    if check is None or calibration_check is not True:
+        return None
+    return check.undistortion() if check.significant_ellipticity else None
+
+
+def _record_calibration(result, scale, offset, estimated, check, undistortion):
+    """Store the calibration a map was made with in its metadata."""
+    result.metadata.set_item(
+        "Transformer.calibration",
+        {
+            "scale": list(scale),
+            "offset": list(offset),
+            "estimated": estimated,
+            "check": "" if check is None else str(check),
+            "ellipticity": 0.0 if check is None else check.ellipticity,
+            "ellipticity_axis": 0.0 if check is None else check.ellipticity_axis,
+            "undistortion": None if undistortion is None else undistortion.tolist(),
+        },
+    )
+
+
 def _check_mapping_arguments(
-    signal, n_best, batch_size, refine, calibration_check, device, peak_kwargs
+    signal, n_best, batch_size, calibration_check, device, peak_kwargs
 ) -> None:
     """Refuse arguments of the signal method that cannot work, naming them."""
     check_diffraction_signal(signal)
     _check_counts(n_best=n_best, batch_size=batch_size)
-    _check_flags(refine=refine)
     if not (isinstance(calibration_check, bool) or calibration_check == "warn"):
         raise ValueError(
             "`calibration_check` must be True, 'warn' or False, got "
@@ -205,6 +238,7 @@ def vectors_get_orientation_map_transformer(
     n_best: int = 1,
     lazy_output: bool | None = None,
     refine: bool = True,
+    find_beam: bool = True,
 ):
     """Map crystal orientation and phase from already found diffraction vectors.
 
@@ -216,7 +250,7 @@ def vectors_get_orientation_map_transformer(
     ----------
     model
         A trained pyxem-transformer model.
-    batch_size, device, n_best, refine
+    batch_size, device, n_best, refine, find_beam
         As for ``Diffraction2D.get_orientation_map_transformer``.
     lazy_output
         Return a lazy result (default: not lazy).
@@ -229,7 +263,7 @@ def vectors_get_orientation_map_transformer(
     from pyxem_transformer.mapping.inference import map_vectors
 
     _check_counts(n_best=n_best, batch_size=batch_size)
-    _check_flags(refine=refine)
+    _check_flags(refine=refine, find_beam=find_beam)
     return map_vectors(
         self,
         model,
@@ -238,6 +272,7 @@ def vectors_get_orientation_map_transformer(
         device=device,
         lazy_output=bool(lazy_output),
         refine=refine,
+        find_beam=find_beam,
     )
 
 

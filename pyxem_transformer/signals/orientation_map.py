@@ -1,10 +1,13 @@
 """The result signal of transformer orientation mapping.
 
-Each navigation pixel holds an ``(n_best, 7)`` table; row 0 is the best
-answer and the columns are :data:`COLUMNS`: the rotation as a unit
+Each navigation pixel holds an ``(n_best, len(COLUMNS))`` table; row 0 is
+the best answer and the columns are
+:data:`~pyxem_transformer.mapping.result.COLUMNS`: the rotation as a unit
 quaternion in the diffsims/orix convention used by pyxem template matching,
 the phase index into the stored phase list, a confidence in [0, 1] (0 where
-the pattern had too few peaks), and the number of tokens the model read.
+the pattern had too few peaks), the number of tokens the model read, the fit
+quality (``explained``, ``fit_rms``) and the direct beam the tokens were
+measured from (``beam_kx``, ``beam_ky``).
 The phases travel in the metadata as plain JSON (``Transformer.phases``),
 so a saved result loads back complete with ``hs.load``.
 """
@@ -33,7 +36,7 @@ __all__ = ["LazyTransformerOrientationMap", "TransformerOrientationMap"]
 class TransformerOrientationMap(Signal2D):
     """Orientations, phases and confidences from a transformer model.
 
-    The signal axes are ``columns`` (size 7, see :data:`COLUMNS`) and
+    The signal axes are ``columns`` (see :attr:`columns`) and
     ``n_best`` (candidates, best first).
     """
 
@@ -56,9 +59,19 @@ class TransformerOrientationMap(Signal2D):
         """Number of candidates stored per pixel."""
         return self.axes_manager.signal_shape[1]
 
+    @property
+    def columns(self) -> list[str]:
+        """Names of the table's columns (results saved before the fit-quality
+        and beam columns hold the first seven of :data:`COLUMNS`)."""
+        stored = self.metadata.get_item("Transformer.columns")
+        return list(stored) if stored else list(COLUMNS[: self._n_columns()])
+
+    def _n_columns(self) -> int:
+        return self.axes_manager.signal_shape[0]
+
     def _table(self) -> np.ndarray:
         return np.asarray(self.data).reshape(
-            *self.axes_manager.navigation_shape[::-1], self.n_best, len(COLUMNS)
+            *self.axes_manager.navigation_shape[::-1], self.n_best, self._n_columns()
         )
 
     def to_phase_index(self) -> np.ndarray:
@@ -195,6 +208,11 @@ class TransformerOrientationMap(Signal2D):
             self.phases,
             max_excitation_error=max_excitation_error,
         )
+        columns = self.columns
+        if "beam_kx" in columns:  # drawn about each pattern's own beam
+            beam = table[..., [columns.index("beam_kx"), columns.index("beam_ky")]]
+            for i, b in enumerate(beam.reshape(-1, 2)):
+                spots[i] = spots[i] + b
         return hs.plot.markers.Points(
             offsets=spots.reshape(scan), sizes=size, color=color, **kwargs
         )
@@ -225,12 +243,51 @@ class TransformerOrientationMap(Signal2D):
         if add_markers:
             signal.add_marker(self.to_markers())
 
+    def to_column_map(self, name: str = "explained"):
+        """Return one column of the best answers as a scan image, to plot.
+
+        ``om.to_column_map("explained").plot()`` shows where the answers
+        explain their peaks (the fit quality, judged without ground truth);
+        ``"fit_rms"``, ``"confidence"`` or ``"beam_kx"``/``"beam_ky"`` (the
+        descan) work alike.
+
+        Parameters
+        ----------
+        name
+            One of :attr:`columns` after the quaternion.
+
+        Returns
+        -------
+        image
+            A hyperspy ``Signal2D`` (``Signal1D`` for a line scan) over the
+            scan axes.
+        """
+        import hyperspy.api as hs
+
+        columns = self.columns
+        if name not in columns[4:]:
+            raise ValueError(f"No column {name!r}; this map has {columns[4:]}.")
+        values = self._table()[..., 0, columns.index(name)].astype(np.float32)
+        image = (hs.signals.Signal2D if values.ndim == 2 else hs.signals.Signal1D)(
+            values
+        )
+        for axis, source in zip(
+            image.axes_manager._axes, self.axes_manager.navigation_axes, strict=True
+        ):
+            axis.name, axis.units = source.name, source.units
+            axis.scale, axis.offset = source.scale, source.offset
+        image.metadata.General.title = f"{name} (best answer)"
+        return image
+
     def to_crystal_map(self) -> CrystalMap:
         """Return an orix ``CrystalMap`` of the best candidate per pixel.
 
         The scan axes come from the navigation calibration; the properties
-        ``confidence`` (and, for ``n_best > 1``, ``confidence_<k>`` of the
-        runners-up, whose rotations are kept as extra rotations per point).
+        are the best answer's columns after the phase (``confidence``,
+        ``n_tokens``, the fit quality ``explained`` and ``fit_rms``, and
+        ``beam_kx``, ``beam_ky``), and for ``n_best > 1`` ``confidence_<k>``
+        of the runners-up, whose rotations are kept as extra rotations per
+        point.
 
         Returns
         -------
@@ -243,12 +300,13 @@ class TransformerOrientationMap(Signal2D):
                 "A crystal map needs a line or map scan (navigation dimension "
                 f"1 or 2), this result has {am.navigation_dimension}."
             )
-        table = self._table().reshape(-1, self.n_best, len(COLUMNS))
+        table = self._table().reshape(-1, self.n_best, self._n_columns())
         rotations = Rotation(table[:, :, :4] if self.n_best > 1 else table[:, 0, :4])
         phase_id = np.rint(table[:, 0, 4]).astype(int)
         prop = {
-            "confidence": table[:, 0, 5].astype(float),
-            "n_tokens": table[:, 0, 6].astype(float),
+            name: table[:, 0, i].astype(float)
+            for i, name in enumerate(self.columns)
+            if i > 4
         }
         for k in range(1, self.n_best):
             prop[f"confidence_{k}"] = table[:, k, 5].astype(float)

@@ -15,6 +15,7 @@ from pyxem_transformer.tokens.checks import (
     check_data_sample,
     check_reciprocal_range,
 )
+from pyxem_transformer.tokens.origin import BeamFinding, locate_beams, recentre
 from pyxem_transformer.tokens.peaks import (
     find_peaks_batched,
     peaks_from_diffraction_vectors,
@@ -25,6 +26,7 @@ from pyxem_transformer.tokens.tokenize import FEATURES, TokenSettings, make_toke
 __all__ = [
     "FEATURES",
     "AugmentationSettings",
+    "BeamFinding",
     "CalibrationCheck",
     "CalibrationWarning",
     "DataWarning",
@@ -37,7 +39,9 @@ __all__ = [
     "check_reciprocal_range",
     "estimate_calibration",
     "find_peaks_batched",
+    "locate_beams",
     "make_tokens",
     "peaks_from_diffraction_vectors",
     "preprocess",
+    "recentre",
 ]

@@ -161,7 +161,44 @@ class _RadiusFit:
         for _ in range(3):
             nearest, residual = self.match(factor)
             good = np.abs(residual) < 2 * self.width
+            if not good.any():
+                return factor
             w = self.weight[good]
             r, t = self.radius[good], nearest[good]
             factor = float(np.sum(w * r * t) / np.sum(w * r * r))
         return factor
+
+
+def _ellipse(azimuth, ratio, weight, family) -> tuple[np.ndarray, float]:
+    """Weighted fit of ``ratio = c_family + a cos 2phi + b sin 2phi``: ``(a,
+    b)`` and the standard error of their amplitude.
+
+    Each reflection family (``family``: the matched lattice radius) has an
+    offset of its own, so radius errors that differ between families (close
+    disks, intensity-dependent finder bias) are not read as an ellipse where
+    a few grains sample the azimuths unevenly.
+    """
+    _, index = np.unique(family, return_inverse=True)
+    n_families = int(index.max()) + 1 if index.size else 0
+    if len(azimuth) < n_families + 6 or not weight.sum() > 0:
+        return np.zeros(2), float("inf")
+    design = np.zeros((len(azimuth), n_families + 2))
+    design[np.arange(len(azimuth)), index] = 1.0
+    design[:, -2] = np.cos(2 * azimuth)
+    design[:, -1] = np.sin(2 * azimuth)
+    normal = (design * weight[:, None]).T @ design / weight.sum()
+    if np.linalg.cond(normal) > 1e4:
+        # Too few azimuths per family (a scan of one or two grains): the
+        # ellipse is not separable from the families' radius errors.
+        return np.zeros(2), float("inf")
+    w = np.sqrt(weight)
+    coef, *_ = np.linalg.lstsq(design * w[:, None], ratio * w, rcond=None)
+    scatter = np.average((ratio - design @ coef) ** 2, weights=weight)
+    covariance = np.linalg.inv(normal) * scatter / len(azimuth)
+    error = float(np.sqrt(max(covariance[-2, -2], covariance[-1, -1])))
+    return coef[-2:], error
+
+
+def _stretch(ellipse, azimuth) -> np.ndarray:
+    """Radius factor of the elliptical distortion at each azimuth."""
+    return 1 + ellipse[0] * np.cos(2 * azimuth) + ellipse[1] * np.sin(2 * azimuth)

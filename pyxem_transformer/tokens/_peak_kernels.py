@@ -3,6 +3,10 @@
 import numba
 import numpy as np
 
+#: Every this many pixels sets the ring thresholds (a 128x128 pattern gives
+#: over 16 samples in each ring from 8 px out).
+RADIAL_STRIDE = 4
+
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
 def _smooth_into(image, kernel, tmp, out) -> None:
@@ -156,6 +160,60 @@ def _is_local_max(img, i, j, v, min_distance) -> bool:
     return True
 
 
+@numba.njit(cache=True, nogil=True)
+def _radial_thresholds(img, raw, factor, threshold_sigma, ring_of, shot, stride):
+    """Threshold per ring about the brightest pixel ``(ci, cj)``: the ring's
+    clipped mean of the smoothed image plus ``threshold_sigma`` times its
+    noise, from every ``stride``-th pixel. ``ring_of[d2]`` is the ring of a
+    pixel at squared distance ``d2``. Returns the thresholds, ci, cj.
+
+    The noise is the clipped spread of raw minus smoothed, scaled by
+    ``factor``, and for electron counts (``shot > 0``) at least the shot
+    noise of the ring's level, ``sqrt(level * quantum * shot)``: on sparse
+    counts (a fraction of an electron per pixel) clipping removes every
+    lit pixel and the spread collapses.
+    """
+    rows, cols = img.shape
+    flat, flat_raw = img.ravel(), raw.ravel()
+    best = np.argmax(flat)
+    ci, cj = best // cols, best % cols
+    n = (rows * cols + stride - 1) // stride
+    ring = np.empty(n, np.int64)
+    n_rings = 0
+    quantum = np.inf
+    for k in range(n):
+        i, j = (k * stride) // cols, (k * stride) % cols
+        r = ring_of[(i - ci) ** 2 + (j - cj) ** 2]
+        ring[k] = r
+        n_rings = max(n_rings, r + 1)
+        if shot > 0 and flat_raw[k * stride] > 0:
+            quantum = min(quantum, flat_raw[k * stride])
+    starts = np.zeros(n_rings + 1, np.int64)
+    for r in ring:
+        starts[r + 1] += 1
+    starts = np.cumsum(starts)
+    level = np.empty(n, np.float32)
+    residual = np.empty(n, np.float32)
+    fill = starts[:-1].copy()
+    for k in range(n):
+        r = ring[k]
+        level[fill[r]] = flat[k * stride]
+        residual[fill[r]] = flat_raw[k * stride] - flat[k * stride]
+        fill[r] += 1
+    thresholds = np.empty(n_rings, np.float32)
+    for r in range(n_rings):
+        a, b = starts[r], starts[r + 1]
+        if b - a < 16:
+            thresholds[r] = np.inf if r == 0 else thresholds[r - 1]
+            continue
+        mean = _clipped_stats(level[a:b])[0]
+        noise = _clipped_stats(residual[a:b])[1] * factor
+        if shot > 0 and quantum < np.inf:
+            noise = max(noise, np.sqrt(max(mean, 0.0) * quantum * shot))
+        thresholds[r] = mean + threshold_sigma * noise
+    return thresholds, ci, cj
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _find_peaks_kernel(
     images,
@@ -168,9 +226,17 @@ def _find_peaks_kernel(
     threshold_sigma,
     threshold_rel,
     max_peaks,
+    radial_bin_px,
+    radial_inner_px,
     out,
     counts,
 ):
+    radial = radial_bin_px > 0
+    # The ring of each integer squared distance, shared by all patterns.
+    ring_of = np.empty((images.shape[1] ** 2 + images.shape[2] ** 2) + 1, np.int64)
+    for d2 in range(ring_of.size):
+        ring_of[d2] = int(np.sqrt(d2) / radial_bin_px) if radial else 0
+    inner2 = radial_inner_px**2
     n, rows, cols = images.shape
     stride = max(1, (rows * cols) // 2048)
     n_samples = (rows * cols + stride - 1) // stride
@@ -178,9 +244,12 @@ def _find_peaks_kernel(
         image = images[p]
         if not _all_finite(image):  # rare: clean a copy, never the input
             image = np.where(np.isfinite(image), image, np.float32(0.0))
-        smoothing, factor = kernel, noise_factor
-        if counting_kernel.size and _is_counted(image, stride, counting_singles):
+        smoothing, factor, shot = kernel, noise_factor, 0.0
+        counted = _is_counted(image, stride, counting_singles)
+        if counting_kernel.size and counted:
             smoothing, factor = counting_kernel, counting_noise_factor
+        if counted and radial:
+            shot = (smoothing**2).sum() ** 2
         if smoothing.size > 1:
             img = np.empty((rows, cols), np.float32)
             _smooth_into(image, smoothing, np.empty((rows, cols), np.float32), img)
@@ -203,12 +272,26 @@ def _find_peaks_kernel(
         level = _clipped_stats(sample)[0]
         noise = _clipped_stats(residual)[1] * factor
         threshold = max(level + threshold_sigma * noise, threshold_rel * peak_max)
+        # Diffuse backgrounds fall off from the beam and an amorphous ring
+        # is round: outside the beam, each ring of pixels about the brightest
+        # one sets its own threshold from its own level and noise.
+        if radial:
+            ring_thresholds, ci, cj = _radial_thresholds(
+                img, image, factor, threshold_sigma, ring_of, shot, RADIAL_STRIDE
+            )
         count = 0
         weakest = 0
         for i in range(1, rows - 1):
             for j in range(1, cols - 1):
                 v = img[i, j]
-                if v <= threshold or not _is_local_max(img, i, j, v, min_distance):
+                if v <= threshold:
+                    continue
+                if radial:
+                    d2 = (i - ci) ** 2 + (j - cj) ** 2
+                    r = min(ring_of[d2], ring_thresholds.size - 1)
+                    if d2 >= inner2 and v <= ring_thresholds[r]:
+                        continue
+                if not _is_local_max(img, i, j, v, min_distance):
                     continue
                 dx = _vertex(img[i, j - 1], v, img[i, j + 1])
                 dy = _vertex(img[i - 1, j], v, img[i + 1, j])

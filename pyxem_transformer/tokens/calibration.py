@@ -20,7 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from pyxem_transformer.peak_set import PeakSet
-from pyxem_transformer.tokens._calibration_fit import _beam_and_bragg, _RadiusFit
+from pyxem_transformer.tokens._calibration_fit import (
+    _beam_and_bragg,
+    _ellipse,
+    _RadiusFit,
+    _stretch,
+)
 
 __all__ = [
     "CalibrationCheck",
@@ -38,6 +43,26 @@ class CalibrationWarning(UserWarning):
 #: 2/sqrt(3) = 1.155, and two phases' lattices can be scaled copies of each
 #: other (Cu and Cu2O: 1.18).
 SCALE_RANGE = (0.9, 1.11)
+#: Below this many patterns with a beam, the check uses every Bragg peak of
+#: each pattern (not only its ``strongest``): small scans (tests, tilt
+#: series, a 2x2 scan) still give an estimate, with its uncertainty.
+SMALL_SCAN = 64
+#: Bragg peaks the check needs at the least.
+MIN_PEAKS = 12
+#: Matched peaks an estimate needs to be :attr:`CalibrationCheck.reliable`.
+RELIABLE_PEAKS = 20
+#: Smallest ellipticity worth correcting (radii 0.5% long and short): smaller
+#: ones the fit's own distortion term absorbs, and a scan of a few grains can
+#: show about 0.5% where there is none (simulated Cu, 6 grains).
+ELLIPTICITY_FLOOR = 0.005
+#: Largest ellipticity believed (radii 4% long and short, beyond the 1-5%
+#: stretch of projector lenses): more means a misfit, not a lens.
+ELLIPTICITY_MAX = 0.04
+#: Rounds of matching peaks to radii and fitting the ellipse: each round's
+#: correction lets the outer peaks of a strong ellipse match in the next.
+ELLIPSE_ROUNDS = 5
+#: Reflections out to this radius (1/Å) measure the ellipse.
+ELLIPSE_RADIUS = 0.9
 
 
 @dataclass(frozen=True)
@@ -62,6 +87,14 @@ class CalibrationCheck:
         Largest scale error the model was trained to absorb.
     centre_tolerance
         Largest centre offset (1/Å) the model was trained to absorb.
+    ellipticity
+        Elliptical lens distortion: peak radii vary with azimuth ``phi`` as
+        ``1 + ellipticity * cos(2 (phi - axis))`` (0.015: radii 1.5% long
+        along the axis and 1.5% short across it).
+    ellipticity_axis
+        The long axis, in degrees from ``kx`` towards ``ky``.
+    ellipticity_uncertainty
+        Standard error of ``ellipticity``.
     """
 
     scale: float
@@ -72,6 +105,9 @@ class CalibrationCheck:
     n_peaks: int
     tolerance: float = 0.02
     centre_tolerance: float = 0.01
+    ellipticity: float = 0.0
+    ellipticity_axis: float = 0.0
+    ellipticity_uncertainty: float = 0.0
 
     @property
     def scale_error(self) -> float:
@@ -91,19 +127,48 @@ class CalibrationCheck:
             f"calibration factor {self.scale:.4f} ± {self.scale_uncertainty:.4f} "
             f"({self.scale_error:+.1%}), direct beam at ({self.centre_offset[0]:+.4f}, "
             f"{self.centre_offset[1]:+.4f}) ± {self.centre_uncertainty:.4f} 1/Å, "
+            f"ellipticity {self.ellipticity:.2%} ± {self.ellipticity_uncertainty:.2%} "
+            f"along {self.ellipticity_axis:.0f}°, "
             f"from {self.n_peaks} peaks in {self.n_patterns} patterns"
         )
+
+    @property
+    def significant_ellipticity(self) -> bool:
+        """True if the ellipticity is at least ``ELLIPTICITY_FLOOR`` and three
+        standard errors, and at most ``ELLIPTICITY_MAX``: worth correcting."""
+        return (
+            ELLIPTICITY_FLOOR <= self.ellipticity <= ELLIPTICITY_MAX
+            and self.ellipticity >= 3 * self.ellipticity_uncertainty
+        )
+
+    def undistortion(self) -> np.ndarray:
+        """The 2x2 map that takes measured ``(kx, ky)`` to undistorted ones.
+
+        Returns
+        -------
+        matrix
+            Inverse of ``I + e (u u^T - v v^T)``, ``u`` along the long axis,
+            ``v`` across it (identity where the ellipticity is not
+            :attr:`significant_ellipticity`).
+        """
+        if not self.significant_ellipticity:
+            return np.eye(2)
+        angle = np.radians(self.ellipticity_axis)
+        u = np.array([np.cos(angle), np.sin(angle)])
+        v = np.array([-u[1], u[0]])
+        e = self.ellipticity
+        return np.linalg.inv(np.eye(2) + e * (np.outer(u, u) - np.outer(v, v)))
 
     @property
     def reliable(self) -> bool:
         """True if the estimate is precise enough to map with.
 
         Its scale uncertainty is below a quarter of the tolerance and its
-        centre uncertainty below half the centre tolerance, from at least 50
-        matched peaks.
+        centre uncertainty below half the centre tolerance, from at least
+        ``RELIABLE_PEAKS`` matched peaks.
         """
         return (
-            self.n_peaks >= 50
+            self.n_peaks >= RELIABLE_PEAKS
             and self.scale_uncertainty <= self.tolerance / 4
             and self.centre_uncertainty <= self.centre_tolerance / 2
         )
@@ -159,7 +224,7 @@ def estimate_calibration(
     direct_beam_radius: float = 0.15,
     max_radius: float = 1.5,
     tolerance: float = 0.02,
-    strongest: int = 8,
+    strongest: int | None = None,
 ) -> CalibrationCheck:
     """Estimate scale factor and centre offset from found peaks.
 
@@ -179,7 +244,9 @@ def estimate_calibration(
     tolerance
         Scale error the model tolerates, stored in the result.
     strongest
-        Bragg peaks used per pattern, the most intense first.
+        Bragg peaks used per pattern, the most intense first (low orders,
+        where lattice radii are sparse). None (default): 8, or every peak
+        where fewer than ``SMALL_SCAN`` patterns show a beam.
 
     Returns
     -------
@@ -191,6 +258,9 @@ def estimate_calibration(
     ValueError
         If too few peaks are found to estimate anything.
     """
+    if strongest is None:
+        many = _beam_and_bragg(peaks, direct_beam_radius, 1)[0].shape[0] >= SMALL_SCAN
+        strongest = 8 if many else int(peaks.counts.max(initial=0))
     centres, vectors, weight, owner = _beam_and_bragg(
         peaks, direct_beam_radius, strongest
     )
@@ -207,7 +277,7 @@ def estimate_calibration(
     radius = np.linalg.norm(vectors, axis=1)
     keep = (radius > direct_beam_radius) & (radius < max_radius)
     radius, weight, owner = radius[keep], weight[keep], owner[keep]
-    if radius.size < 50:
+    if radius.size < MIN_PEAKS:
         raise ValueError(
             f"Only {radius.size} Bragg peaks were found in the sampled patterns; "
             "too few to check the calibration. Lower the peak threshold or "
@@ -216,8 +286,18 @@ def estimate_calibration(
     top = max_radius * SCALE_RANGE[1] + 0.1
     fit = _RadiusFit(radius, weight, owner, len(centres), phases, top)
     factor = fit.polish(fit.search(np.arange(*SCALE_RANGE, 0.0005)))
+    azimuth = np.arctan2(vectors[keep, 1], vectors[keep, 0])
+    factor, ellipse, ellipse_error = _scale_and_ellipse(
+        fit, factor, radius, weight, azimuth
+    )
     nearest, residual = fit.match(factor)
     good = np.abs(residual) < 2 * fit.width
+    if weight[good].sum() < MIN_PEAKS * 1e-6 or good.sum() < MIN_PEAKS:
+        raise ValueError(
+            f"Only {int(good.sum())} of {radius.size} Bragg peaks match the "
+            "phases' lattice radii; check the phases, or that the signal is "
+            "calibrated in 1/Å."
+        )
     spread = np.sqrt(np.average(residual[good] ** 2, weights=weight[good]))
     n_good = int(good.sum())
     uncertainty = float(spread / np.mean(nearest[good]) / np.sqrt(max(n_good, 1)))
@@ -229,4 +309,27 @@ def estimate_calibration(
         n_patterns=len(centres),
         n_peaks=n_good,
         tolerance=tolerance,
+        ellipticity=float(np.hypot(*ellipse)),
+        ellipticity_axis=float(np.degrees(np.arctan2(ellipse[1], ellipse[0]) / 2)),
+        ellipticity_uncertainty=ellipse_error,
     )
+
+
+def _scale_and_ellipse(fit, factor, radius, weight, azimuth):
+    """Alternately fit the elliptical lens distortion to the matched peaks'
+    radius ratios and the scale to the radii with it undone."""
+    ellipse, ellipse_error = np.zeros(2), float("inf")
+    for _ in range(ELLIPSE_ROUNDS):  # lens distortion, then the scale without it
+        nearest, residual = fit.match(factor)
+        # Low orders only: there the radii are sparse and a stretched peak
+        # cannot meet the wrong one.
+        good = (np.abs(residual) < 2 * fit.width) & (nearest < ELLIPSE_RADIUS)
+        ellipse, ellipse_error = _ellipse(
+            azimuth[good],
+            radius[good] * factor / nearest[good] - 1,
+            weight[good],
+            nearest[good],
+        )
+        fit.radius = radius / _stretch(ellipse, azimuth)
+        factor = fit.polish(factor)
+    return factor, ellipse, ellipse_error

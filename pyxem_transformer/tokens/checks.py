@@ -128,7 +128,11 @@ def _tolerances(model) -> tuple[float, float]:
 
 
 def calibration_for_mapping(
-    signal, model, peak_kwargs: dict | None = None, correct: bool = True
+    signal,
+    model,
+    peak_kwargs: dict | None = None,
+    correct: bool = True,
+    centre: bool = True,
 ) -> tuple[CalibrationCheck | None, bool]:
     """Check the calibration before mapping; warn, and correct where it is off.
 
@@ -149,6 +153,9 @@ def calibration_for_mapping(
         Options of :func:`pyxem_transformer.tokens.peaks.find_peaks_batched`.
     correct
         Map with the estimate where the stored calibration is off.
+    centre
+        Judge the stored centre too. False where the mapping measures each
+        pattern from its own beam (``find_beam``): only the scale matters.
 
     Returns
     -------
@@ -164,7 +171,9 @@ def calibration_for_mapping(
             f"Could not check the calibration: {error}", CalibrationWarning, 3
         )
         return None, False
-    if check.within_tolerance:
+    if check.within_tolerance or (
+        not centre and abs(check.scale_error) <= check.tolerance
+    ):
         return check, False
     use_estimate = correct and check.reliable
     if use_estimate:

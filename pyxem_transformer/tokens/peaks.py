@@ -33,6 +33,12 @@ COUNTING_SMOOTH_SIGMA = 2.0
 #: counts gave 0.2 to 0.7 from 100,000 down to 300 electrons per pattern;
 #: noise-free and other continuous data give about 0.
 COUNTING_SINGLES = 0.1
+#: Width (pixels) of the rings about the beam whose own background sets the
+#: threshold with ``background="radial"``.
+RADIAL_BIN_PX = 2.0
+#: Within this distance (pixels) of the beam the pattern-wide threshold
+#: alone applies: there the beam's own disk fills the rings.
+RADIAL_INNER_PX = 8.0
 
 
 def _gaussian_kernel(sigma: float | None) -> np.ndarray:
@@ -64,6 +70,7 @@ def find_peaks_batched(
     threshold_rel: float = 0.0005,
     smooth_sigma: float | str | None = "auto",
     max_peaks: int = 128,
+    background: str = "radial",
 ) -> PeakSet:
     """Find Bragg disks in a batch of patterns at once, with sub-pixel positions.
 
@@ -104,6 +111,15 @@ def find_peaks_batched(
         ``SMOOTH_SIGMA``; set a number for disks much larger than 2 pixels.
     max_peaks
         At most this many peaks (the strongest) are kept per pattern.
+    background
+        ``"radial"`` (default): beyond ``RADIAL_INNER_PX`` of the brightest
+        pixel (the direct beam), a peak must also clear the threshold of its
+        own ring of pixels about it (``RADIAL_BIN_PX`` wide): that ring's
+        level plus ``threshold_sigma`` times its noise, both sigma-clipped.
+        A diffuse background that falls off from the beam, and an amorphous
+        ring, then give no peaks, where a threshold set by the whole
+        pattern's noise finds their bumps. ``"flat"``: the pattern-wide
+        threshold alone.
 
     Returns
     -------
@@ -127,6 +143,10 @@ def find_peaks_batched(
         )
     if min(images.shape[1:]) < 3:
         raise ValueError(f"Patterns of {images.shape[1:]} pixels are too small.")
+    if background not in ("radial", "flat"):
+        raise ValueError(
+            f"`background` must be 'radial' or 'flat', got {background!r}."
+        )
     if int(min_distance) < 1 or int(max_peaks) < 1:
         raise ValueError("`min_distance` and `max_peaks` must be at least 1.")
     if smooth_sigma == "auto":
@@ -155,6 +175,8 @@ def find_peaks_batched(
         float(threshold_sigma),
         float(threshold_rel),
         int(max_peaks),
+        RADIAL_BIN_PX if background == "radial" else 0.0,
+        RADIAL_INNER_PX,
         out,
         counts,
     )
