@@ -181,3 +181,26 @@ def test_a_small_scan_gets_an_estimate_with_its_precision():
     assert check.n_patterns == 4 and check.n_peaks >= 12
     assert 0 < check.scale_uncertainty < 0.01
     assert abs(check.scale * 1.03 - 1) < 3 * check.scale_uncertainty + 0.003
+
+
+@pytest.mark.parametrize("ellipticity", [0.0, 0.03])
+def test_lens_ellipticity_is_measured_and_only_a_firm_one_corrected(ellipticity):
+    # A 3% stretch along one axis: radii 1.5% long along it, 1.5% short
+    # across; drawn by the measured-data renderer (seed of this test only).
+    from pyxem_transformer.evaluation.measured import Artefacts, realistic_grains
+
+    art = Artefacts(ellipticity=ellipticity, descan_px=0, descan_jitter_px=0)
+    s, _ = realistic_grains(
+        [pxt.phases.cu()], (16, 16), art, 3000, n_grains=40, seed=41
+    )
+    check = pxt.check_calibration(s, pxt.pretrained("cu"))
+    assert check.ellipticity == pytest.approx(ellipticity / 2, abs=0.004)
+    assert check.significant_ellipticity == (ellipticity > 0)
+    if ellipticity:
+        matrix = check.undistortion()
+        # Undoes the stretch: a unit vector along the long axis shrinks.
+        angle = np.radians(check.ellipticity_axis)
+        u = np.array([np.cos(angle), np.sin(angle)])
+        assert np.linalg.norm(matrix @ u) == pytest.approx(
+            1 - ellipticity / 2, abs=0.005
+        )

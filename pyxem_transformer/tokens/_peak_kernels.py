@@ -228,6 +228,7 @@ def _find_peaks_kernel(
     max_peaks,
     radial_bin_px,
     radial_inner_px,
+    radial_sigma,
     out,
     counts,
 ):
@@ -277,7 +278,7 @@ def _find_peaks_kernel(
         # one sets its own threshold from its own level and noise.
         if radial:
             ring_thresholds, ci, cj = _radial_thresholds(
-                img, image, factor, threshold_sigma, ring_of, shot, RADIAL_STRIDE
+                img, image, factor, radial_sigma, ring_of, shot, RADIAL_STRIDE
             )
         count = 0
         weakest = 0
