@@ -165,10 +165,23 @@ def simulated_grains(
             simulation, detector_shape, calibration, disk_sigma
         )
     patterns = _exposed(grain_patterns[grain_id], dose, rng)
-    signal = Diffraction2D(patterns.reshape(*scan_shape, *detector_shape))
-    _calibrate(signal, scan_shape, calibration, accelerating_voltage)
-    if lazy:
-        signal = signal.as_lazy()
+    signal, truth = _sample(
+        patterns,
+        scan_shape,
+        calibration,
+        accelerating_voltage,
+        (grain_id, grain_phase, grain_rotation),
+        phase_list,
+    )
+    return SimulatedSample(signal.as_lazy() if lazy else signal, truth)
+
+
+def _sample(patterns, scan_shape, calibration, voltage, layout, phase_list):
+    """The calibrated signal of ``patterns`` and the truth of the grain
+    ``layout`` (``grain_id, grain_phase, grain_rotation``)."""
+    grain_id, grain_phase, grain_rotation = layout
+    signal = Diffraction2D(patterns.reshape(*scan_shape, *patterns.shape[-2:]))
+    _calibrate(signal, scan_shape, calibration, voltage)
     truth = _truth_map(
         grain_rotation[grain_id],
         grain_phase[grain_id],

@@ -27,15 +27,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from orix.crystal_map import Phase
-from pyxem.signals import Diffraction2D
 
 from pyxem_transformer._validation import as_phase_list
 from pyxem_transformer.evaluation.data import (
     SimulatedSample,
-    _calibrate,
+    _exposed,
     _grain_layout,
     _grain_simulations,
-    _truth_map,
+    _sample,
 )
 from pyxem_transformer.simulation.spots import detector_frame
 
@@ -152,21 +151,20 @@ def realistic_grains(
             calibration,
             artefacts,
         )
-        patterns[i] = _expose(pattern, dose, rng)
-    signal = Diffraction2D(patterns.reshape(*scan_shape, *detector_shape))
-    _calibrate(signal, scan_shape, calibration, 200.0)
+        patterns[i] = _exposed(pattern[None], dose, rng)[0]
+    signal, truth = _sample(
+        patterns,
+        scan_shape,
+        calibration,
+        200.0,
+        (grain_id, grain_phase, grain_rotation),
+        phase_list,
+    )
     signal.metadata.General.title = "Simulated grains with measured-data artefacts"
     # The truth of the beam positions (1/Å from the stored centre, (kx, ky)),
     # for checks of the beam finder.
     signal.metadata.set_item(
         "Simulation.beam_position", (beams * calibration).reshape(*scan_shape, 2)
-    )
-    truth = _truth_map(
-        grain_rotation[grain_id],
-        grain_phase[grain_id],
-        grain_id,
-        scan_shape,
-        phase_list,
     )
     return SimulatedSample(signal, truth)
 
@@ -231,10 +229,3 @@ def _render(xy, intensity, beam, shape, sigma, calibration, artefacts) -> np.nda
                 fraction * total / max(1 - fraction, 1e-6) / shape_.sum()
             )
     return image
-
-
-def _expose(pattern: np.ndarray, dose: float | None, rng) -> np.ndarray:
-    if dose is None:
-        return (pattern / max(pattern.max(), 1e-30)).astype(np.float32)
-    expected = pattern * (dose / max(pattern.sum(), 1e-30))
-    return rng.poisson(expected).astype(np.float32)

@@ -189,27 +189,15 @@ def refine_rotations(
             f"`backend` must be 'auto', 'torch' or 'numba', got {backend!r}."
         )
     damping_diagonal = [1e-4] * 3 + [0.05] + [anisotropy_damping] * 2 + [0.05] * 2
-    if backend == "numba" or (backend == "auto" and matrices.device.type == "cpu"):
-        return _refine_numba(
-            matrices,
-            tokens,
-            mask,
-            lattice,
-            wavelength,
-            radii,
-            excitation_cut,
-            excitation_weight,
-            excitation_scale,
-            damping_diagonal,
-            candidates,
-            prior_sigma,
-        )
-    return _refine_torch(
+    compiled = backend == "numba" or (
+        backend == "auto" and matrices.device.type == "cpu"
+    )
+    return (_refine_numba if compiled else _refine_torch)(
         matrices,
         tokens,
         mask,
         lattice,
-        wavelength / 2,
+        wavelength,
         radii,
         excitation_cut,
         excitation_weight,
@@ -225,7 +213,7 @@ def _refine_torch(
     tokens,
     mask,
     lattice,
-    half,
+    wavelength,
     radii,
     excitation_cut,
     excitation_weight,
@@ -236,6 +224,7 @@ def _refine_torch(
 ) -> Refinement:
     """:func:`refine_rotations` in batched torch (``backend="torch"``)."""
     dtype, dev = matrices.dtype, matrices.device
+    half = wavelength / 2
     peaks = torch.stack([-tokens[..., 0], tokens[..., 1]], -1)  # diffsims x, y
     weight = mask.to(dtype) * tokens[..., 3].clamp_min(0).sqrt()
     total = weight.sum(1).clamp_min(1e-12)

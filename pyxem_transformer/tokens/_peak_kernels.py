@@ -246,7 +246,9 @@ def _find_peaks_kernel(
         if not _all_finite(image):  # rare: clean a copy, never the input
             image = np.where(np.isfinite(image), image, np.float32(0.0))
         smoothing, factor, shot = kernel, noise_factor, 0.0
-        counted = _is_counted(image, stride, counting_singles)
+        counted = False
+        if counting_kernel.size > 0 or radial:
+            counted = _is_counted(image, stride, counting_singles)
         if counting_kernel.size and counted:
             smoothing, factor = counting_kernel, counting_noise_factor
         if counted and radial:

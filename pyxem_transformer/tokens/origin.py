@@ -158,15 +158,13 @@ def _central_beams(peaks: PeakSet, radius: float) -> np.ndarray:
     owner = peaks.pattern_index
     near = np.hypot(peaks.kx, peaks.ky) <= radius
     intensity = np.asarray(peaks.intensity, float)
-    inner = np.full(n, -np.inf)
-    np.maximum.at(inner, owner[near], intensity[near])
     outer = np.zeros(n)
     np.maximum.at(outer, owner[~near], intensity[~near])
     # The brightest central peak of each pattern (first of equals).
     order = np.lexsort((-intensity, ~near, owner))
     first = order[np.r_[True, owner[order][1:] != owner[order][:-1]]]
     first = first[near[first]]
-    dominant = inner[owner[first]] >= BEAM_DOMINANCE * outer[owner[first]]
+    dominant = intensity[first] >= BEAM_DOMINANCE * outer[owner[first]]
     first = first[dominant]
     out[owner[first]] = np.stack([peaks.kx[first], peaks.ky[first]], 1)
     return out
