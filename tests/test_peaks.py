@@ -158,3 +158,9 @@ def test_peak_set_helpers():
     assert joined.counts.tolist() == [2, 0, 1]
     assert joined.pattern_index.tolist() == [0, 0, 2]
     np.testing.assert_array_equal(joined.pattern(2), [[2, 2, 2]])
+
+
+def test_an_unknown_background_rule_is_named():
+    images = np.zeros((1, 16, 16), np.float32)
+    with pytest.raises(ValueError, match="`background` must be 'radial' or 'flat'"):
+        find_peaks_batched(images, (0.1, 0.1), (-0.8, -0.8), background="ring")

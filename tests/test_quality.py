@@ -7,7 +7,7 @@ import pytest
 import pyxem_transformer as pxt
 from pyxem_transformer.evaluation.quality import roc_auc
 from pyxem_transformer.mapping.quality import fit_quality
-from pyxem_transformer.mapping.result import COLUMNS
+from pyxem_transformer.mapping.result import COLUMNS, orientation_map_from_arrays
 from pyxem_transformer.simulation import random_rotations
 from pyxem_transformer.tokens import find_peaks_batched, make_tokens
 
@@ -81,3 +81,10 @@ def test_roc_auc_counts_pairs_and_ties():
     pairs = (pos[:, None] > neg).mean() + 0.5 * (pos[:, None] == neg).mean()
     assert roc_auc(score, label) == pytest.approx(pairs)
     assert np.isnan(roc_auc(score, np.ones(5, bool)))
+
+
+def test_an_unknown_result_column_is_refused():
+    q = np.tile([1.0, 0, 0, 0], (2, 2, 1, 1))
+    zeros = np.zeros((2, 2, 1))
+    with pytest.raises(ValueError, match="Unknown column"):
+        orientation_map_from_arrays(q, zeros, zeros, [pxt.phases.cu()], quality=zeros)
