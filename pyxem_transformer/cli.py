@@ -5,6 +5,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pyxem_transformer._map_command import add_map_command
+
 __all__ = ["main"]
 
 
@@ -50,6 +52,11 @@ def _load(name_or_path: str):
 
     if name_or_path in available():
         return pretrained(name_or_path)
+    if not Path(name_or_path).is_file():
+        raise ValueError(
+            f"Unknown model {name_or_path!r}: give a shipped model "
+            f"({', '.join(available())}) or the path of a model file (.pt)."
+        )
     return load_model(name_or_path)
 
 
@@ -162,6 +169,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_demo(sub)
     _add_benchmark(sub)
+    add_map_command(sub)
     return parser
 
 

@@ -43,7 +43,7 @@ def test_every_public_name_stays_at_the_top(name):
 
 
 def test_subpackages_export_what_they_name():
-    for package in [*STAGES, "evaluation"]:
+    for package in [*STAGES, "evaluation", "io"]:
         module = importlib.import_module(f"pyxem_transformer.{package}")
         missing = [n for n in module.__all__ if not hasattr(module, n)]
         assert not missing, f"{package}: {missing}"

@@ -58,6 +58,44 @@ def test_import_attaches_method_in_a_fresh_interpreter():
     assert out.stdout.strip().endswith("True")
 
 
+#: Maps a small scan in a fresh process and prints, for the peak finder's
+#: and the fit's compiled kernels, how often numba's on-disk cache was hit
+#: and missed (a miss compiles).
+_FIRST_MAP = """
+import json
+import pyxem_transformer as pxt
+from pyxem_transformer.mapping import _fit_kernel
+from pyxem_transformer.tokens import _peak_kernels
+s, _ = pxt.data.simulated_grains(pxt.phases.cu(), (2, 2), n_grains=1, dose=3000)
+s.get_orientation_map_transformer(pxt.pretrained("cu"), show_progressbar=False)
+kernels = [_peak_kernels._find_peaks_kernel, _fit_kernel.fit_patterns]
+print(json.dumps([
+    [sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values())]
+    for k in kernels
+]))
+"""
+
+
+def test_a_second_process_maps_without_recompiling():
+    # The kernels are cached on disk (numba cache=True: beside the module,
+    # or in the user's cache folder where the package folder is read-only),
+    # so only the first process on a machine compiles them (about 20 s).
+    import json
+
+    def run():
+        out = subprocess.run(
+            [sys.executable, "-c", _FIRST_MAP],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    run()  # compiles if nothing was cached yet
+    for hits, misses in run():
+        assert hits >= 1 and misses == 0
+
+
 def _result(n_best=1):
     rng = np.random.default_rng(0)
     q = data.random_rotations(6 * n_best, rng).data.reshape(2, 3, n_best, 4)

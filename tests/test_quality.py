@@ -3,9 +3,11 @@ ranking right answers above wrong ones."""
 
 import numpy as np
 import pytest
+from orix.crystal_map import CrystalMap
+from orix.quaternion import Rotation
 
 import pyxem_transformer as pxt
-from pyxem_transformer.evaluation.quality import roc_auc
+from pyxem_transformer.evaluation.quality import confidence_auc, roc_auc
 from pyxem_transformer.mapping.quality import fit_quality
 from pyxem_transformer.mapping.result import COLUMNS, orientation_map_from_arrays
 from pyxem_transformer.simulation import random_rotations
@@ -72,6 +74,28 @@ def test_results_saved_before_the_new_columns_still_convert(sample):
     np.testing.assert_allclose(
         xmap.rotations.data, om.to_crystal_map().rotations.data, atol=1e-6
     )
+
+
+def test_confidence_auc_ranks_a_map_by_its_confidence(sample):
+    s, truth, model, _, _ = sample
+    xmap = s.get_orientation_map_transformer(
+        model, show_progressbar=False
+    ).to_crystal_map()
+    # Make half the pixels wrong (a 20° turn) and give them low confidence.
+    wrong = np.arange(xmap.size) % 2 == 1
+    q = xmap.rotations.data.copy()
+    q[wrong] = (Rotation(q[wrong]) * Rotation.from_axes_angles([1, 0, 0], 0.35)).data
+
+    def turned(prop):
+        return CrystalMap(
+            Rotation(q), xmap.phase_id, xmap.x, xmap.y, xmap.phases, prop=prop
+        )
+
+    conf = np.where(wrong, 0.2, 0.9)
+    assert confidence_auc(turned({"confidence": conf}), truth) == pytest.approx(1.0)
+    backwards = turned({"confidence": 1.1 - conf})
+    assert confidence_auc(backwards, truth) == pytest.approx(0.0)
+    assert np.isnan(confidence_auc(turned({}), truth))
 
 
 def test_roc_auc_counts_pairs_and_ties():

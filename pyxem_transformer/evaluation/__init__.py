@@ -8,6 +8,7 @@ in plotting and template matching); ``data`` and ``metrics`` are here.
 
 from pyxem_transformer.evaluation import data, metrics
 from pyxem_transformer.evaluation.data import SimulatedSample, simulated_grains
+from pyxem_transformer.evaluation.dynamical import dynamical_grains
 from pyxem_transformer.evaluation.measured import Artefacts, realistic_grains
 from pyxem_transformer.evaluation.metrics import (
     AccuracySummary,
@@ -25,6 +26,7 @@ __all__ = [
     "SimulatedSample",
     "compare_crystal_maps",
     "data",
+    "dynamical_grains",
     "metrics",
     "misorientation_angles",
     "realistic_grains",

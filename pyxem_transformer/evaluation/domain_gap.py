@@ -17,7 +17,7 @@ from pyxem_transformer._validation import reciprocal_calibration
 from pyxem_transformer.crystal import phases
 from pyxem_transformer.crystal.phase_io import diffsims_phase
 from pyxem_transformer.evaluation import data
-from pyxem_transformer.simulation.spots import detector_frame
+from pyxem_transformer.simulation.frame import detector_frame
 from pyxem_transformer.tokens.peaks import find_peaks_batched
 
 __all__ = ["DomainGap", "measure_domain_gap"]

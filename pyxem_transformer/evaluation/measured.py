@@ -24,9 +24,10 @@ map's, unchanged by the artefacts.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
-from orix.crystal_map import Phase
+from orix.crystal_map import Phase, PhaseList
 
 from pyxem_transformer._validation import as_phase_list
 from pyxem_transformer.evaluation.data import (
@@ -36,7 +37,7 @@ from pyxem_transformer.evaluation.data import (
     _grain_simulations,
     _sample,
 )
-from pyxem_transformer.simulation.spots import detector_frame
+from pyxem_transformer.simulation.frame import detector_frame
 
 __all__ = ["Artefacts", "realistic_grains"]
 
@@ -125,14 +126,9 @@ def realistic_grains(
     sample
         The signal (calibrated, float32) and the ground-truth ``CrystalMap``.
     """
-    phase_list = as_phase_list(phases)
-    phase_objs = [phase_list[i] for i in phase_list.ids]
-    scan_shape = tuple(int(n) for n in scan_shape)
-    rng = np.random.default_rng(seed)
-    grain_id, grain_phase, grain_rotation = _grain_layout(
-        rng, scan_shape, int(n_grains), len(phase_objs)
-    )
-    radius = 0.5 * calibration * float(np.hypot(*detector_shape))
+    setup = grain_setup(phases, scan_shape, n_grains, seed, detector_shape, calibration)
+    phase_list, phase_objs, scan_shape, rng, radius = setup[:5]
+    grain_id, grain_phase, grain_rotation = setup.layout
     spots = _grain_spots(
         phase_objs, grain_phase, grain_rotation, radius, max_excitation_error
     )
@@ -167,6 +163,31 @@ def realistic_grains(
         "Simulation.beam_position", (beams * calibration).reshape(*scan_shape, 2)
     )
     return SimulatedSample(signal, truth)
+
+
+class GrainSetup(NamedTuple):
+    """What every simulated grain map starts from."""
+
+    phase_list: PhaseList
+    phase_objs: list
+    scan_shape: tuple
+    rng: np.random.Generator
+    radius: float
+    layout: tuple
+
+
+def grain_setup(
+    phases, scan_shape, n_grains, seed, detector_shape, calibration
+) -> GrainSetup:
+    """The phases, the random generator, the grain ``layout`` (``grain_id,
+    grain_phase, grain_rotation``) and the radius (1/Å) the detector reaches."""
+    phase_list = as_phase_list(phases)
+    phase_objs = [phase_list[i] for i in phase_list.ids]
+    scan_shape = tuple(int(n) for n in scan_shape)
+    rng = np.random.default_rng(seed)
+    layout = _grain_layout(rng, scan_shape, int(n_grains), len(phase_objs))
+    radius = 0.5 * calibration * float(np.hypot(*detector_shape))
+    return GrainSetup(phase_list, phase_objs, scan_shape, rng, radius, layout)
 
 
 def _grain_spots(phases, grain_phase, rotations, radius, excitation) -> list:
@@ -206,19 +227,13 @@ def _render(xy, intensity, beam, shape, sigma, calibration, artefacts) -> np.nda
     y, x = np.indices(shape, dtype=np.float64)
     x -= (cols - 1) / 2
     y -= (rows - 1) / 2
-    image = np.zeros(shape)
     strongest = intensity.max() if intensity.size else 1.0
-    half = int(np.ceil(4 * sigma))
-    points = np.vstack([xy, beam])
-    weights = np.append(intensity, artefacts.beam_ratio * strongest)
-    for (px, py), w in zip(points, weights, strict=True):
-        c, r = int(round(px + (cols - 1) / 2)), int(round(py + (rows - 1) / 2))
-        if not (-half <= c < cols + half and -half <= r < rows + half):
-            continue
-        r0, r1 = max(r - half, 0), min(r + half + 1, rows)
-        c0, c1 = max(c - half, 0), min(c + half + 1, cols)
-        dx, dy = x[r0:r1, c0:c1] - px, y[r0:r1, c0:c1] - py
-        image[r0:r1, c0:c1] += w * np.exp(-(dx**2 + dy**2) / (2 * sigma**2))
+    image = gaussian_disks(
+        np.vstack([xy, beam]),
+        np.append(intensity, artefacts.beam_ratio * strongest),
+        shape,
+        sigma,
+    )
     k = np.hypot(x - beam[0], y - beam[1]) * calibration
     total = image.sum()
     diffuse = np.exp(-k / artefacts.background_decay)
@@ -228,4 +243,24 @@ def _render(xy, intensity, beam, shape, sigma, calibration, artefacts) -> np.nda
             image += shape_ * (
                 fraction * total / max(1 - fraction, 1e-6) / shape_.sum()
             )
+    return image
+
+
+def gaussian_disks(points, weights, shape, sigma) -> np.ndarray:
+    """Gaussian disks of standard deviation ``sigma`` (pixels) and total
+    ``weights`` at ``points`` (pixels ``(x, y)`` from the detector centre)."""
+    rows, cols = shape
+    y, x = np.indices(shape, dtype=np.float64)
+    x -= (cols - 1) / 2
+    y -= (rows - 1) / 2
+    image = np.zeros(shape)
+    half = int(np.ceil(4 * sigma))
+    for (px, py), w in zip(points, weights, strict=True):
+        c, r = int(round(px + (cols - 1) / 2)), int(round(py + (rows - 1) / 2))
+        if not (-half <= c < cols + half and -half <= r < rows + half):
+            continue
+        r0, r1 = max(r - half, 0), min(r + half + 1, rows)
+        c0, c1 = max(c - half, 0), min(c + half + 1, cols)
+        dx, dy = x[r0:r1, c0:c1] - px, y[r0:r1, c0:c1] - py
+        image[r0:r1, c0:c1] += w * np.exp(-(dx**2 + dy**2) / (2 * sigma**2))
     return image

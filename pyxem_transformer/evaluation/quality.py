@@ -18,7 +18,7 @@ from pyxem_transformer.tokens.origin import locate_beams, recentre
 from pyxem_transformer.tokens.peaks import find_peaks_batched
 from pyxem_transformer.tokens.tokenize import make_tokens
 
-__all__ = ["judge_fit_quality", "roc_auc"]
+__all__ = ["confidence_auc", "judge_fit_quality", "roc_auc"]
 
 
 def roc_auc(score: np.ndarray, positive: np.ndarray) -> float:
@@ -105,3 +105,26 @@ def judge_fit_quality(xmap, signal, model, truth) -> dict:
         "quality_auc": roc_auc(explained, right),
         "explained": explained,
     }
+
+
+def confidence_auc(xmap, truth) -> float:
+    """How well a map's ``confidence`` property ranks its right pixels.
+
+    Parameters
+    ----------
+    xmap
+        A ``CrystalMap`` with a ``confidence`` property (this package's maps).
+    truth
+        The ground-truth ``CrystalMap``.
+
+    Returns
+    -------
+    auc
+        ROC AUC of the confidence for pixels within 5° of the truth (right
+        phase); NaN if the map has no confidence or one class is empty.
+    """
+    if "confidence" not in xmap.prop:
+        return float("nan")
+    angle = metrics.compare_crystal_maps(xmap, truth).misorientation.ravel()
+    right = np.nan_to_num(angle, nan=180.0) < 5
+    return roc_auc(np.asarray(xmap.prop["confidence"]), right)

@@ -30,6 +30,7 @@ from pyxem_transformer.model.validation import (
     _losses,
     validation_figures,
 )
+from pyxem_transformer.simulation.physics import PHYSICS
 from pyxem_transformer.simulation.spots import SimulationSettings, SpotSet
 from pyxem_transformer.tokens.augment import AugmentationSettings, augment_peaks
 from pyxem_transformer.tokens.tokenize import TokenSettings
@@ -119,6 +120,7 @@ class Trainer:
         # indices are sorted, and simulated sets are ordered by phase).
         self.selection = tuple(t[0::2] for t in held)  # chooses the epoch
         self.test = tuple(t[1::2] for t in held)  # reports the figures
+        self.test_physics = np.asarray(spots.physics)[val_idx][1::2]
         self.optimiser = torch.optim.AdamW(
             self.model.parameters(), lr=o.learning_rate, weight_decay=o.weight_decay
         )
@@ -296,6 +298,21 @@ class Trainer:
         bar.close()
         return stopped
 
+    def _figures_by_physics(self) -> dict:
+        """The test half's figures for each physics it holds."""
+        figures = {}
+        for code in np.unique(self.test_physics):
+            rows = torch.from_numpy(np.flatnonzero(self.test_physics == code))
+            one = validation_figures(
+                self.model,
+                *(t[rows] for t in self.test),
+                friedel=self.options.friedel,
+            )
+            figures[PHYSICS[int(code)]] = {
+                k: v for k, v in one.items() if not k.startswith("_")
+            }
+        return figures
+
     def finish(self, stopped: str) -> OrientationTransformer:
         """Keep the best epoch, calibrate the confidence, report the figures."""
         o, model = self.options, self.model
@@ -305,6 +322,7 @@ class Trainer:
         final = validation_figures(model, *self.test, friedel=o.friedel)
         for key in ("_confidence_logits", "_within"):
             final.pop(key)
+        by_physics = self._figures_by_physics()
         model.training_info = {
             "phases": self.phases.names,
             "n_per_phase": int(self.spots.n_patterns // len(self.phases.names)),
@@ -321,6 +339,7 @@ class Trainer:
             "seed": o.seed,
             "friedel_folded": o.friedel,
             "validation": final,
+            "validation_by_physics": by_physics,
             "validation_split": (
                 "history and epoch choice on half of the held-back patterns, "
                 "validation on the other half"

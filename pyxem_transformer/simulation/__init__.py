@@ -1,11 +1,12 @@
-"""Training sets of simulated spot lists (diffsims), cached on disk."""
+"""Training sets of simulated spot lists, cached on disk: kinematic and
+precession (diffsims), dynamical (abTEM Bloch waves)."""
 
+from pyxem_transformer.simulation.frame import detector_frame
 from pyxem_transformer.simulation.sampling import random_rotations
 from pyxem_transformer.simulation.spots import (
     SimulationSettings,
     SpotSet,
     default_cache_dir,
-    detector_frame,
     simulate_spots,
 )
 

@@ -20,51 +20,28 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from diffsims.generators.simulation_generator import SimulationGenerator
 from orix.crystal_map import Phase, PhaseList
-from orix.quaternion import Orientation
 from tqdm.auto import tqdm
 
 from pyxem_transformer._validation import as_phase_list
 from pyxem_transformer.crystal.phase_io import (
-    diffsims_phase,
     phase_from_dict,
     phase_to_dict,
 )
 from pyxem_transformer.peak_set import PeakSet
-from pyxem_transformer.simulation.sampling import random_rotations
+from pyxem_transformer.simulation._chunks import fill_dynamical, simulate_phase
+from pyxem_transformer.simulation.frame import detector_frame  # noqa: F401 (old home)
 
 __all__ = [
     "SimulationSettings",
     "SpotSet",
     "default_cache_dir",
-    "detector_frame",
     "simulate_spots",
 ]
 
 #: Version of the cached spot lists: 2 since diffsims is given `diffsims_phase`
 #: copies (hexagonal intensities changed), so no older cache is reused.
 _FORMAT = 2
-
-
-def detector_frame(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Map diffsims spot coordinates to a pyxem signal's ``(kx, ky)``.
-
-    Patterns follow the convention pinned in ``tests/test_convention.py``:
-    the image of rotation ``R`` is the left-right flip of diffsims' drawing,
-    so ``kx = -x`` and ``ky = y``.
-
-    Parameters
-    ----------
-    x, y
-        diffsims spot coordinates in 1/Å.
-
-    Returns
-    -------
-    kx, ky
-        Positions in the signal's calibrated frame.
-    """
-    return -np.asarray(x), np.asarray(y)
 
 
 @dataclass(frozen=True)
@@ -85,6 +62,18 @@ class SimulationSettings:
         dropped (kinematically forbidden reflections carry ~1e-19).
     chunk_size
         Patterns simulated per diffsims call.
+    dynamical_fraction, precession_fraction
+        Shares of the chunks simulated with Bloch waves (abTEM, the
+        ``dynamical`` extra) and with kinematic precession; the rest are
+        kinematic (:mod:`~pyxem_transformer.simulation.physics`).
+    thickness
+        ``(low, high)`` sample thickness in Å of dynamical patterns, drawn
+        log-uniformly per pattern.
+    thermal_sigma
+        ``(low, high)`` RMS thermal displacement in Å (Debye-Waller) of
+        dynamical patterns, drawn per chunk.
+    precession_angle
+        ``(low, high)`` precession angle in degrees, drawn per chunk.
     """
 
     accelerating_voltage: float = 200.0
@@ -92,6 +81,11 @@ class SimulationSettings:
     max_excitation_error: tuple[float, float] = (0.04, 0.12)
     minimum_intensity: float = 1e-4
     chunk_size: int = 250
+    dynamical_fraction: float = 0.0
+    precession_fraction: float = 0.0
+    thickness: tuple[float, float] = (50.0, 1000.0)
+    thermal_sigma: tuple[float, float] = (0.05, 0.1)
+    precession_angle: tuple[float, float] = (0.5, 2.0)
 
     def __post_init__(self) -> None:
         low, high = self.max_excitation_error
@@ -104,6 +98,47 @@ class SimulationSettings:
             raise ValueError("Radius and voltage must be positive.")
         if int(self.chunk_size) < 1:
             raise ValueError("`chunk_size` must be at least 1.")
+        fractions = (self.dynamical_fraction, self.precession_fraction)
+        if min(fractions) < 0 or sum(fractions) > 1:
+            raise ValueError(
+                "`dynamical_fraction` and `precession_fraction` must be >= 0 "
+                f"with a sum of at most 1, got {fractions}."
+            )
+        for name in ("thickness", "thermal_sigma", "precession_angle"):
+            low, high = getattr(self, name)
+            if not 0 < low <= high:
+                raise ValueError(
+                    f"`{name}` must be a (low, high) range with 0 < low <= high, "
+                    f"got {getattr(self, name)}."
+                )
+
+    def physics_key(self) -> dict:
+        """The settings that decide the simulated spots (the cache key).
+
+        Kinematic-only settings leave out the fields of the other physics,
+        so their cached sets keep the keys they had before those existed.
+
+        Returns
+        -------
+        key
+            The fields as a dictionary of plain values.
+        """
+        key = asdict(self)
+        if self.dynamical_fraction == 0 and self.precession_fraction == 0:
+            for name in _PHYSICS_FIELDS:
+                del key[name]
+        return key
+
+
+#: Fields of :class:`SimulationSettings` that only matter for dynamical or
+#: precession chunks.
+_PHYSICS_FIELDS = (
+    "dynamical_fraction",
+    "precession_fraction",
+    "thickness",
+    "thermal_sigma",
+    "precession_angle",
+)
 
 
 @dataclass
@@ -126,6 +161,12 @@ class SpotSet:
         The simulation settings.
     seconds
         Time the simulation took (0 when read from the cache).
+    physics
+        ``(n,)`` code of each pattern's physics, an index into
+        :data:`~pyxem_transformer.simulation.physics.PHYSICS` (0: kinematic).
+    physics_parameter
+        ``(n,)`` thickness (Å) of dynamical patterns, precession angle
+        (degrees) of precession ones, NaN for kinematic ones.
     """
 
     peaks: PeakSet
@@ -135,6 +176,15 @@ class SpotSet:
     phases: PhaseList
     settings: SimulationSettings
     seconds: float = field(default=0.0)
+    physics: np.ndarray | None = None
+    physics_parameter: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.phase_index)
+        if self.physics is None:
+            self.physics = np.zeros(n, np.int8)
+        if self.physics_parameter is None:
+            self.physics_parameter = np.full(n, np.nan, np.float32)
 
     @property
     def n_patterns(self) -> int:
@@ -167,6 +217,8 @@ class SpotSet:
                 rotations=self.rotations.astype(np.float32),
                 phase_index=self.phase_index.astype(np.int16),
                 excitation_error=self.excitation_error.astype(np.float32),
+                physics=np.asarray(self.physics, np.int8),
+                physics_parameter=np.asarray(self.physics_parameter, np.float32),
                 meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
             )
         os.replace(tmp, path)
@@ -183,13 +235,20 @@ class SpotSet:
                 rotations = f["rotations"].astype(np.float64)
                 phase_index = f["phase_index"].astype(np.int64)
                 excitation_error = f["excitation_error"]
+                # Sets written before physics mixtures are all kinematic.
+                physics = f["physics"] if "physics" in f.files else None
+                parameter = (
+                    f["physics_parameter"] if "physics_parameter" in f.files else None
+                )
         except (OSError, ValueError, KeyError, EOFError) as error:
             raise ValueError(
                 f"{path} is not a readable simulated spot set ({error}); delete "
                 "it to simulate again."
             ) from error
         settings = meta["settings"]
-        settings["max_excitation_error"] = tuple(settings["max_excitation_error"])
+        for name in ("max_excitation_error", *_PHYSICS_FIELDS[2:]):
+            if name in settings:
+                settings[name] = tuple(settings[name])
         phase_objs = [phase_from_dict(d) for d in meta["phases"]]
         return cls(
             peaks=peaks,
@@ -198,6 +257,8 @@ class SpotSet:
             excitation_error=excitation_error,
             phases=PhaseList(phases=phase_objs, ids=list(range(len(phase_objs)))),
             settings=SimulationSettings(**settings),
+            physics=physics,
+            physics_parameter=parameter,
         )
 
 
@@ -221,28 +282,12 @@ def _cache_key(phase_dicts: list[dict], n_per_phase: int, settings, seed: int) -
             "format": _FORMAT,
             "phases": phase_dicts,
             "n_per_phase": n_per_phase,
-            "settings": asdict(settings),
+            "settings": settings.physics_key(),
             "seed": seed,
         },
         sort_keys=True,
     )
     return hashlib.sha256(description.encode()).hexdigest()[:20]
-
-
-def _spots_of(simulation, n: int, minimum_intensity: float) -> list[np.ndarray]:
-    coordinates = simulation.coordinates
-    if n == 1:
-        coordinates = [coordinates]
-    spots = []
-    for c in coordinates:
-        xy = np.asarray(c.data)[:, :2]
-        intensity = np.asarray(c.intensity, dtype=np.float64)
-        if intensity.size:
-            keep = intensity > minimum_intensity * intensity.max()
-            xy, intensity = xy[keep], intensity[keep]
-        kx, ky = detector_frame(xy[:, 0], xy[:, 1])
-        spots.append(np.stack([kx, ky, intensity], axis=1))
-    return spots
 
 
 def simulate_spots(
@@ -252,6 +297,7 @@ def simulate_spots(
     seed: int = 0,
     cache_dir: str | Path | None = None,
     show_progressbar: bool = True,
+    n_jobs: int | None = None,
 ) -> SpotSet:
     """Simulate spot lists of random orientations for each phase.
 
@@ -270,6 +316,8 @@ def simulate_spots(
         and seed is read from there instead of simulated. None: no cache.
     show_progressbar
         Show a tqdm progress bar over chunks.
+    n_jobs
+        Worker processes for dynamical patterns; None: one per CPU core.
 
     Returns
     -------
@@ -298,10 +346,7 @@ def simulate_spots(
 
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
-    generator = SimulationGenerator(accelerating_voltage=settings.accelerating_voltage)
-    chunk = int(settings.chunk_size)
-    n_chunks = -(-n_per_phase // chunk)
-    spots, rotations, phase_index, excitation = [], [], [], []
+    parts = []
     with tqdm(
         total=n_per_phase * len(phase_objs),
         disable=not show_progressbar,
@@ -309,34 +354,19 @@ def simulate_spots(
         unit="pattern",
     ) as bar:
         for index, phase in enumerate(phase_objs):
-            symmetry = phase.point_group.proper_subgroup
-            for_diffsims = diffsims_phase(phase)
-            sampled = random_rotations(n_per_phase, rng)
-            fz = Orientation(sampled.data, symmetry=symmetry)
-            fz = fz.reduce()
-            for k in range(n_chunks):
-                part = fz[k * chunk : (k + 1) * chunk]
-                error = float(rng.uniform(*settings.max_excitation_error))
-                simulation = generator.calculate_diffraction2d(
-                    for_diffsims,
-                    rotation=part,
-                    reciprocal_radius=settings.reciprocal_radius,
-                    max_excitation_error=error,
-                    with_direct_beam=False,
-                )
-                spots += _spots_of(simulation, part.size, settings.minimum_intensity)
-                rotations.append(part.data)
-                phase_index.append(np.full(part.size, index))
-                excitation.append(np.full(part.size, error, np.float32))
-                bar.update(part.size)
+            parts += simulate_phase(phase, index, n_per_phase, settings, rng, bar)
+        fill_dynamical(parts, phase_objs, settings, n_jobs, show_progressbar)
+    spots = [s for part in parts for s in part["spots"]]
     result = SpotSet(
         peaks=PeakSet.from_lists(spots),
-        rotations=np.concatenate(rotations),
-        phase_index=np.concatenate(phase_index),
-        excitation_error=np.concatenate(excitation),
+        rotations=np.concatenate([p["rotations"] for p in parts]),
+        phase_index=np.concatenate([p["phase_index"] for p in parts]),
+        excitation_error=np.concatenate([p["excitation_error"] for p in parts]),
         phases=phase_list,
         settings=settings,
         seconds=time.perf_counter() - start,
+        physics=np.concatenate([p["physics"] for p in parts]),
+        physics_parameter=np.concatenate([p["parameter"] for p in parts]),
     )
     if path is not None:
         result.save(path)
