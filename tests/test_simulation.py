@@ -6,7 +6,7 @@ from orix.quaternion import Orientation, Rotation
 
 from pyxem_transformer import data, metrics, phase_io, phases, simulation
 from pyxem_transformer.peak_set import PeakSet
-from pyxem_transformer.simulation import _chunks
+from pyxem_transformer.simulation.frame import spot_lists
 from pyxem_transformer.tokens.augment import AugmentationSettings, augment_peaks
 
 
@@ -83,7 +83,7 @@ def test_turning_tokens_by_phi_is_rotation_times_rz_phi():
             max_excitation_error=0.1,
             with_direct_beam=False,
         )
-        return PeakSet.from_lists(_chunks.spots_of(sim, 1, 1e-4))
+        return PeakSet.from_lists(spot_lists(sim, 1, 1e-4))
 
     settings = AugmentationSettings.off()
     settings = AugmentationSettings(**{**settings.as_dict(), "in_plane_rotation": True})

@@ -5,7 +5,7 @@ from scipy.spatial import cKDTree
 
 from pyxem_transformer import data, phases, simulation
 from pyxem_transformer.peak_set import PeakSet
-from pyxem_transformer.simulation import _chunks
+from pyxem_transformer.simulation.frame import spot_lists
 from pyxem_transformer.tokens.peaks import find_peaks_batched
 from pyxem_transformer.tokens.tokenize import FEATURES, TokenSettings, make_tokens
 
@@ -64,7 +64,7 @@ def test_simulated_spots_and_found_peaks_make_the_same_tokens():
             max_excitation_error=0.1,
             with_direct_beam=False,
         )
-        spots += _chunks.spots_of(sim, 1, settings.minimum_intensity)
+        spots += spot_lists(sim, 1, settings.minimum_intensity)
     exact = PeakSet.from_lists(spots)
     axes = s.axes_manager.signal_axes
     found = find_peaks_batched(

@@ -37,8 +37,8 @@ from pyxem_transformer.evaluation.data import (
     _sample,
 )
 from pyxem_transformer.evaluation.measured import gaussian_disks, grain_setup
-from pyxem_transformer.simulation._chunks import spots_of
 from pyxem_transformer.simulation.dynamical import bloch_spots
+from pyxem_transformer.simulation.frame import spot_lists
 
 __all__ = ["dynamical_grains"]
 
@@ -159,4 +159,4 @@ def _precession_spots(phase, rotations, angle, radius, excitation) -> list:
         max_excitation_error=excitation,
         with_direct_beam=False,
     )
-    return spots_of(simulation, rotations.size, 0.0)
+    return spot_lists(simulation, rotations.size)

@@ -37,7 +37,7 @@ from pyxem_transformer.evaluation.data import (
     _grain_simulations,
     _sample,
 )
-from pyxem_transformer.simulation.frame import detector_frame
+from pyxem_transformer.simulation.frame import spot_lists
 
 __all__ = ["Artefacts", "realistic_grains"]
 
@@ -196,10 +196,7 @@ def _grain_spots(phases, grain_phase, rotations, radius, excitation) -> list:
     for grain, one in _grain_simulations(
         phases, grain_phase, rotations, radius, excitation, 200.0, False
     ):
-        xy = np.asarray(one.coordinates.data)[:, :2]
-        intensity = np.asarray(one.coordinates.intensity, float)
-        kx, ky = detector_frame(xy[:, 0], xy[:, 1])
-        spots[grain] = np.stack([kx, ky, intensity], 1).reshape(-1, 3)
+        spots[grain] = spot_lists(one, 1)[0]
     return spots
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from orix.crystal_map import CrystalMap
 from orix.quaternion import Rotation
 
-__all__ = ["write_ctf"]
+__all__ = ["best_rotations", "write_ctf"]
 
 #: Channel 5's Laue group numbers, by orix's Laue group names.
 LAUE_IDS = {
@@ -79,6 +79,22 @@ def write_ctf(path: str | Path, xmap: CrystalMap, voltage: float = 200.0) -> Non
     os.replace(tmp, path)
 
 
+def best_rotations(xmap: CrystalMap) -> np.ndarray:
+    """The best candidate's rotation of each pixel.
+
+    Parameters
+    ----------
+    xmap
+        A crystal map, with one or several (``n_best``) rotations per pixel.
+
+    Returns
+    -------
+    quaternions
+        ``(n, 4)``, one per pixel.
+    """
+    return xmap.rotations.data.reshape(xmap.size, -1, 4)[:, 0]
+
+
 def _phase_lines(xmap: CrystalMap) -> list[str]:
     ids = [i for i in xmap.phases.ids if i >= 0]
     lines = [f"Phases\t{len(ids)}"]
@@ -102,8 +118,7 @@ def _rows(xmap: CrystalMap) -> np.ndarray:
     phase_id = xmap.get_map_data("phase_id", decimals=0).ravel().astype(int)
     ctf_phase = np.array([number.get(i, 0) for i in phase_id])
     n = phase_id.size
-    first = Rotation(xmap.rotations.data.reshape(n, -1, 4)[:, 0])  # best of n_best
-    euler = np.rad2deg(first.to_euler())
+    euler = np.rad2deg(Rotation(best_rotations(xmap)).to_euler())
     prop = xmap.prop
 
     def column(name, scale, default=0.0):

@@ -26,7 +26,7 @@ from orix.plot import IPFColorKeyTSL
 from orix.quaternion import Orientation
 from orix.vector import Vector3d
 
-from pyxem_transformer.io.ctf import write_ctf
+from pyxem_transformer.io.ctf import best_rotations, write_ctf
 
 __all__ = ["write_map_outputs"]
 
@@ -100,14 +100,10 @@ def _write_all(result, folder: Path, summary: dict) -> None:
     (folder / "report.md").write_text(_report(result, xmap, summary))
 
 
-def _first_rotations(xmap) -> np.ndarray:
-    return xmap.rotations.data.reshape(xmap.size, -1, 4)[:, 0]
-
-
 def _ipf_z(xmap) -> np.ndarray:
     """IPF-Z colours per pixel (black where not indexed)."""
     rgb = np.zeros((xmap.size, 3))
-    q = _first_rotations(xmap)
+    q = best_rotations(xmap)
     for i, phase in xmap.phases:
         rows = np.flatnonzero(xmap.phase_id == i)
         if i < 0 or rows.size == 0:

@@ -7,30 +7,13 @@ from diffsims.generators.simulation_generator import SimulationGenerator
 from orix.quaternion import Orientation
 
 from pyxem_transformer.crystal.phase_io import diffsims_phase
-from pyxem_transformer.simulation.frame import detector_frame
+from pyxem_transformer.simulation.frame import spot_lists
 from pyxem_transformer.simulation.physics import (
     draw_physics,
     log_uniform,
     precession_generator,
 )
 from pyxem_transformer.simulation.sampling import random_rotations
-
-
-def spots_of(simulation, n: int, minimum_intensity: float) -> list[np.ndarray]:
-    """Each of ``n`` patterns' spots ``(kx, ky, intensity)``, detector frame."""
-    coordinates = simulation.coordinates
-    if n == 1:
-        coordinates = [coordinates]
-    spots = []
-    for c in coordinates:
-        xy = np.asarray(c.data)[:, :2]
-        intensity = np.asarray(c.intensity, dtype=np.float64)
-        if intensity.size:
-            keep = intensity > minimum_intensity * intensity.max()
-            xy, intensity = xy[keep], intensity[keep]
-        kx, ky = detector_frame(xy[:, 0], xy[:, 1])
-        spots.append(np.stack([kx, ky, intensity], axis=1))
-    return spots
 
 
 def simulate_phase(phase, index, n, settings, rng, bar) -> list[dict]:
@@ -66,7 +49,7 @@ def simulate_phase(phase, index, n, settings, rng, bar) -> list[dict]:
                 max_excitation_error=error,
                 with_direct_beam=False,
             )
-            spots = spots_of(simulation, part.size, settings.minimum_intensity)
+            spots = spot_lists(simulation, part.size, settings.minimum_intensity)
             bar.update(part.size)
         parts.append(
             {
