@@ -432,3 +432,29 @@ def test_inference_encoder_matches_the_training_encoder(width):
         inferred = model(tokens, mask)
     for a, b in zip(trained, inferred, strict=True):
         torch.testing.assert_close(a.detach(), b, rtol=1e-4, atol=1e-5)
+
+
+def test_fine_tuning_starts_from_the_initial_model():
+    kwargs = dict(n_per_phase=200, epochs=1, batch_size=100, **TINY_TRAINING)
+    first = pxt.train_model(phases.al(), seed=1, **kwargs)
+    # A fresh start at a vanishing learning rate keeps its own random weights;
+    # a fine-tuning run keeps the initial model's.
+    kwargs["learning_rate"] = 1e-12
+    fresh = pxt.train_model(phases.al(), seed=2, **kwargs)
+    del kwargs["model_config"]
+    tuned = pxt.train_model(phases.al(), seed=2, initial_model=first, **kwargs)
+    name, weight = next(iter(first.state_dict().items()))
+    assert not torch.allclose(fresh.state_dict()[name], weight)
+    for key, value in first.state_dict().items():
+        torch.testing.assert_close(tuned.state_dict()[key], value, atol=1e-6, rtol=0)
+    assert tuned.token_settings == first.token_settings
+    assert tuned.training_info["initial_model"]["seed"] == 1
+    with pytest.raises(ValueError, match="same phases"):
+        pxt.train_model(phases.cu(), initial_model=first, **kwargs)
+    with pytest.raises(ValueError, match="model_config"):
+        pxt.train_model(
+            phases.al(),
+            initial_model=first,
+            model_config=ModelConfig(d_model=16),
+            **kwargs,
+        )

@@ -201,3 +201,30 @@ def test_hcp_forbidden_reflections_get_no_intensity_with_diffsims_phase():
 
     assert forbidden_fraction(ti) > 1e-3  # diffsims alone (diffsims#203)
     assert forbidden_fraction(phase_io.diffsims_phase(ti)) < 1e-9
+
+
+def test_counted_dose_thins_only_patterns_with_absolute_intensities():
+    s = simulation.simulate_spots(phases.cu(), 40, show_progressbar=False)
+    peaks = s.peaks
+    # As Bloch-wave spots: fractions of the incident beam, a few percent in
+    # all (most of the beam stays in the direct beam).
+    total = np.bincount(peaks.pattern_index, peaks.intensity, peaks.n_patterns)
+    fraction = peaks.intensity / total[peaks.pattern_index] * 0.03
+    absolute = PeakSet(peaks.kx, peaks.ky, fraction, peaks.offsets)
+    settings = AugmentationSettings(
+        **{**AugmentationSettings.off().as_dict(), "counted_dose": 3000.0}
+    )
+    flags = np.arange(40) < 20
+    out, _ = augment_peaks(
+        absolute, s.rotations, np.random.default_rng(2), settings, flags
+    )
+    # At most 3000 electrons, 3% diffracted: about 90 electrons over the
+    # spots, so the counted patterns lose their weak spots...
+    assert out.counts[:20].sum() < 0.6 * peaks.counts[:20].sum()
+    # ...and the others are untouched, with the same random draws as
+    # without flags.
+    np.testing.assert_array_equal(out.counts[20:], peaks.counts[20:])
+    plain, _ = augment_peaks(absolute, s.rotations, np.random.default_rng(2), settings)
+    np.testing.assert_array_equal(plain.counts, peaks.counts)
+    kept = out.take(np.arange(20, 40))
+    np.testing.assert_allclose(kept.kx, plain.take(np.arange(20, 40)).kx)

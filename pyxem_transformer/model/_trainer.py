@@ -36,6 +36,12 @@ from pyxem_transformer.tokens.augment import AugmentationSettings, augment_peaks
 from pyxem_transformer.tokens.tokenize import TokenSettings
 
 
+def _absolute(spots: SpotSet, rows: np.ndarray) -> np.ndarray:
+    """Which patterns hold intensities as fractions of the incident beam:
+    the Bloch-wave ones."""
+    return np.asarray(spots.physics)[rows] == PHYSICS.index("dynamical")
+
+
 @dataclass(frozen=True)
 class TrainingOptions:
     """The settings of one run (see :func:`train_model` for their meaning)."""
@@ -104,6 +110,7 @@ class Trainer:
             spots.rotations[val_idx],
             np.random.default_rng(o.seed + 1),
             o.augmentation,
+            _absolute(spots, val_idx),
         )
         self.token_settings = o.token_settings
         if self.token_settings is None:
@@ -197,7 +204,11 @@ class Trainer:
         o, spots, dev = self.options, self.spots, self.device
         self.model.train()
         aug, rot = augment_peaks(
-            self.train_peaks, spots.rotations[self.train_idx], self.rng, o.augmentation
+            self.train_peaks,
+            spots.rotations[self.train_idx],
+            self.rng,
+            o.augmentation,
+            _absolute(spots, self.train_idx),
         )
         tokens, mask, truth, phase = _tensors(
             aug, rot, spots.phase_index[self.train_idx], self.token_settings

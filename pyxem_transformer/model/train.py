@@ -41,6 +41,21 @@ def _warn_lower_symmetry(phase_list) -> None:
             )
 
 
+def _from_initial(initial, phase_list, model_config, token_settings):
+    """The network sizes and token settings of a fine-tuning run."""
+    if [p.name for p in initial.phases] != list(phase_list.names):
+        raise ValueError(
+            f"`initial_model` has phases {[p.name for p in initial.phases]}, not "
+            f"{list(phase_list.names)}; fine-tune a model of the same phases."
+        )
+    if model_config != ModelConfig() or token_settings is not None:
+        raise ValueError(
+            "With `initial_model`, leave `model_config` and `token_settings` at "
+            "their defaults: the initial model's are used."
+        )
+    return initial.config, initial.token_settings
+
+
 def train_model(
     phases: Phase | Sequence[Phase],
     *,
@@ -63,6 +78,7 @@ def train_model(
     spots: SpotSet | None = None,
     show_progressbar: bool = True,
     checkpoint: str | Path | None = None,
+    initial_model: OrientationTransformer | None = None,
 ) -> OrientationTransformer:
     """Train a transformer for the given phases on simulated data.
 
@@ -133,6 +149,11 @@ def train_model(
         every epoch. If it exists when training starts, training resumes
         from it, giving the same model as an uninterrupted run; it must
         come from a run with the same phases and settings.
+    initial_model
+        Start from this model's weights (fine-tuning, e.g. a shipped model on
+        new physics) instead of random ones. It must have the same phases;
+        its token settings and network sizes are used, and ``model_config``
+        and ``token_settings`` must be left at their defaults.
 
     Returns
     -------
@@ -161,6 +182,10 @@ def train_model(
             f"The simulated set holds phases {spots.phases.names}, not "
             f"{phase_list.names}."
         )
+    if initial_model is not None:
+        model_config, token_settings = _from_initial(
+            initial_model, phase_list, model_config, token_settings
+        )
     options = TrainingOptions(
         epochs=epochs,
         batch_size=batch_size,
@@ -178,7 +203,16 @@ def train_model(
         show_progressbar=show_progressbar,
     )
     trainer = Trainer(phase_list, spots, options, dev, rng)
+    if initial_model is not None:
+        trainer.model.load_state_dict(initial_model.state_dict())
     if checkpoint is not None and Path(checkpoint).exists():
         trainer.resume(Path(checkpoint))
     stopped = trainer.loop(None if checkpoint is None else Path(checkpoint))
-    return trainer.finish(stopped)
+    model = trainer.finish(stopped)
+    if initial_model is not None:
+        # What the run started from, for the record.
+        info = initial_model.training_info
+        model.training_info["initial_model"] = {
+            k: info.get(k) for k in ("seed", "validation", "simulation")
+        }
+    return model

@@ -20,6 +20,12 @@ from pyxem_transformer.peak_set import PeakSet
 
 __all__ = ["AugmentationSettings", "augment_peaks"]
 
+#: Range of the electrons a spot needs to be found, drawn per counted
+#: pattern. The batched finder on Bloch-wave Cu at 3000 e/pattern (disks of
+#: sigma 2 px, 192 grains, hand-run) found 35% of the spots worth 1-2
+#: electrons, 47% at 2-3, 68% at 3-5 and 92% above 8.
+DETECTED_COUNTS = (1.0, 4.0)
+
 
 @dataclass(frozen=True)
 class AugmentationSettings:
@@ -59,6 +65,15 @@ class AugmentationSettings:
         Turn every pattern by a random angle about the beam and update its
         rotation to match (``R * Rz(angle)``), which multiplies the variety
         of in-plane angles the model sees.
+    counted_dose
+        Patterns whose intensities are fractions of the incident beam
+        (Bloch-wave ones, passed as ``absolute`` to :func:`augment_peaks`)
+        are counted as a detector would: a dose log-uniform in
+        ``(counted_dose / 30, counted_dose)`` electrons per pattern, Poisson
+        counts per spot, and only spots of at least ``DETECTED_COUNTS``
+        (drawn per pattern) kept. There most of the beam stays in the direct
+        beam, so the dose, not the spots' relative strength, decides which
+        reflections a peak finder sees.
     """
 
     intensity_noise: float = 0.4
@@ -73,6 +88,7 @@ class AugmentationSettings:
     centre_offset: float = 0.01
     ellipticity: float = 0.02
     in_plane_rotation: bool = True
+    counted_dose: float = 30_000.0
 
     def as_dict(self) -> dict:
         """Return the settings as a plain dictionary.
@@ -105,6 +121,7 @@ def augment_peaks(
     rotations: np.ndarray,
     rng: np.random.Generator,
     settings: AugmentationSettings = AugmentationSettings(),
+    absolute: np.ndarray | None = None,
 ) -> tuple[PeakSet, np.ndarray]:
     """Apply the augmentation effects to a batch of peak lists.
 
@@ -119,6 +136,9 @@ def augment_peaks(
         Random generator (seeded by the caller).
     settings
         Ranges of the effects.
+    absolute
+        ``(n,)`` booleans: the patterns whose intensities are fractions of
+        the incident beam, which ``counted_dose`` applies to. None: none.
 
     Returns
     -------
@@ -132,6 +152,8 @@ def augment_peaks(
     ky = peaks.ky.astype(np.float64)
     intensity = peaks.intensity.astype(np.float64)
     keep = np.ones(kx.size, bool)
+    if absolute is not None and settings.counted_dose:
+        intensity, keep = _counted(intensity, idx, n, absolute, rng, settings)
 
     rel, keep = _relative_intensities(intensity, idx, n, keep, rng, settings)
     if settings.spurious_rate:
@@ -151,6 +173,23 @@ def augment_peaks(
     idx, kx, ky, rel = (a[keep][order] for a in (idx, kx, ky, rel))
     offsets = np.concatenate([[0], np.cumsum(np.bincount(idx, minlength=n))])
     return PeakSet(kx, ky, rel, offsets), rotations
+
+
+def _counted(intensity, idx, n, absolute, rng, settings):
+    """Electron counts of the absolute patterns' spots; too few are lost."""
+    absolute = np.asarray(absolute, bool).reshape(n)
+    rows = absolute[idx]
+    keep = np.ones(intensity.size, bool)
+    if not rows.any():  # draws nothing: kinematic sets augment as before
+        return intensity, keep
+    top = np.log(settings.counted_dose)
+    dose = np.exp(rng.uniform(top - np.log(30.0), top, n))
+    needed = rng.uniform(*DETECTED_COUNTS, n)
+    counts = rng.poisson(dose[idx[rows]] * np.clip(intensity[rows], 0, None))
+    intensity = intensity.copy()
+    intensity[rows] = counts
+    keep[rows] = counts >= needed[idx[rows]]
+    return intensity, keep
 
 
 def _relative_intensities(intensity, idx, n, keep, rng, settings):
