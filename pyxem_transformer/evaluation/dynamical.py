@@ -38,7 +38,7 @@ from pyxem_transformer.evaluation.data import (
 )
 from pyxem_transformer.evaluation.measured import gaussian_disks, grain_setup
 from pyxem_transformer.simulation.dynamical import bloch_spots
-from pyxem_transformer.simulation.frame import spot_lists
+from pyxem_transformer.simulation.frame import simulated_spot_lists
 
 __all__ = ["dynamical_grains"]
 
@@ -152,11 +152,6 @@ def _precession_spots(phase, rotations, angle, radius, excitation) -> list:
     generator = SimulationGenerator(
         200.0, precession_angle=float(angle), approximate_precession=False
     )
-    simulation = generator.calculate_diffraction2d(
-        diffsims_phase(phase),
-        rotation=rotations,
-        reciprocal_radius=radius,
-        max_excitation_error=excitation,
-        with_direct_beam=False,
+    return simulated_spot_lists(
+        generator, diffsims_phase(phase), rotations, radius, excitation
     )
-    return spot_lists(simulation, rotations.size)

@@ -7,7 +7,7 @@ from diffsims.generators.simulation_generator import SimulationGenerator
 from orix.quaternion import Orientation
 
 from pyxem_transformer.crystal.phase_io import diffsims_phase
-from pyxem_transformer.simulation.frame import spot_lists
+from pyxem_transformer.simulation.frame import simulated_spot_lists
 from pyxem_transformer.simulation.physics import (
     draw_physics,
     log_uniform,
@@ -42,14 +42,14 @@ def simulate_phase(phase, index, n, settings, rng, bar) -> list[dict]:
             if code == 2:
                 generator, angle = precession_generator(settings, rng)
                 parameter[:] = angle
-            simulation = generator.calculate_diffraction2d(
+            spots = simulated_spot_lists(
+                generator,
                 for_diffsims,
-                rotation=part,
-                reciprocal_radius=settings.reciprocal_radius,
-                max_excitation_error=error,
-                with_direct_beam=False,
+                part,
+                settings.reciprocal_radius,
+                error,
+                settings.minimum_intensity,
             )
-            spots = spot_lists(simulation, part.size, settings.minimum_intensity)
             bar.update(part.size)
         parts.append(
             {

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-__all__ = ["detector_frame", "spot_lists"]
+__all__ = ["detector_frame", "simulated_spot_lists", "spot_lists"]
 
 
 def detector_frame(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -58,3 +58,43 @@ def spot_lists(
         kx, ky = detector_frame(xy[:, 0], xy[:, 1])
         spots.append(np.stack([kx, ky, intensity], axis=1).reshape(-1, 3))
     return spots
+
+
+def simulated_spot_lists(
+    generator,
+    phase,
+    rotations,
+    reciprocal_radius: float,
+    max_excitation_error: float,
+    minimum_intensity: float | None = None,
+) -> list[np.ndarray]:
+    """Simulate one phase at ``rotations`` with diffsims and return the
+    :func:`spot_lists` (no direct beam).
+
+    Parameters
+    ----------
+    generator
+        A diffsims ``SimulationGenerator`` (kinematic, or with precession).
+    phase
+        The phase as diffsims takes it
+        (:func:`pyxem_transformer.crystal.phase_io.diffsims_phase`).
+    rotations
+        orix rotations.
+    reciprocal_radius, max_excitation_error
+        diffsims' cut-offs in 1/Å.
+    minimum_intensity
+        As for :func:`spot_lists`.
+
+    Returns
+    -------
+    spots
+        Per rotation, an ``(m, 3)`` array ``(kx, ky, intensity)`` in 1/Å.
+    """
+    simulation = generator.calculate_diffraction2d(
+        phase,
+        rotation=rotations,
+        reciprocal_radius=reciprocal_radius,
+        max_excitation_error=max_excitation_error,
+        with_direct_beam=False,
+    )
+    return spot_lists(simulation, rotations.size, minimum_intensity)
