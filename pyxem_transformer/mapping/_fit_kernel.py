@@ -96,6 +96,7 @@ def _fit_one(
     damping,
     candidates,
     prior_sigma,
+    radius_per_rms,
     out_matrix,
     out_figures,
 ):
@@ -151,7 +152,10 @@ def _fit_one(
     var = 0.0
     used = 0.0
     excitation = 0.0
-    for radius in radii:
+    for nominal in radii:
+        # The pairing radius is at least ``radius_per_rms`` times the last
+        # iteration's RMS residual (``var`` is 0 before the first).
+        radius = max(nominal, radius_per_rms * np.sqrt(var))
         for c in range(k):
             for j in range(3):
                 v[c, j] = (
@@ -189,7 +193,7 @@ def _fit_one(
         if excitation_weight < 0.0:
             # Adaptive: weigh tilt evidence against position noise; a floor
             # holds the tilt while pairs are still loose (wide radii).
-            floor = 0.002 if radius > 0.05 else 1e-4
+            floor = 0.002 if nominal > 0.05 else 1e-4
             ws_factor = min(1.0, max(floor, var / excitation_scale**2))
         else:
             ws_factor = excitation_weight
@@ -287,6 +291,7 @@ def fit_patterns(
     damping,
     candidates,
     prior_sigma,
+    radius_per_rms,
     out_matrices,
     out_figures,
 ):
@@ -310,6 +315,7 @@ def fit_patterns(
             damping,
             candidates,
             prior_sigma,
+            radius_per_rms,
             out_matrices[i],
             out_figures[i],
         )

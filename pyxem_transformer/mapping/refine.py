@@ -4,8 +4,9 @@ The network gives an orientation within a few degrees; the peaks fix it
 much more precisely. Starting from the prediction, each pattern's rotation
 is refined by an iterative closest point fit: the phase's reciprocal
 lattice points near the Ewald sphere are projected onto the detector, every
-found peak is paired with its nearest projected point (within a shrinking
-radius), and a Gauss-Newton step solves for the small rotation that brings
+found peak is paired with its nearest projected point (within a radius that
+shrinks, but not below three times the pattern's RMS residual), and a
+Gauss-Newton step solves for the small rotation that brings
 the pairs together. On a GPU all patterns of a batch are refined at once in
 torch; on the CPU the same fit runs in a compiled kernel
 (``pyxem_transformer.mapping._fit_kernel``), one pattern per thread.
@@ -23,11 +24,18 @@ import numpy as np
 import torch
 
 from pyxem_transformer.mapping._fit_kernel import _kernel_array, fit_patterns
+from pyxem_transformer.mapping._fit_torch import _candidate_points, _normal_equations
 
 __all__ = [
+    "RADIUS_PER_RMS",
     "Refinement",
     "refine_rotations",
 ]
+
+#: Pairing radius in units of the last RMS residual, at least (see
+#: ``refine_rotations``): ti-300 went from 22.4% to 37.9% under 2°, cu-300
+#: from 55.4% to 59.0% (seeds 0-1, hand-run; docs/benchmark.md).
+RADIUS_PER_RMS = 3.0
 
 
 def _rodrigues(delta: torch.Tensor) -> torch.Tensor:
@@ -115,6 +123,7 @@ def refine_rotations(
     candidates: int = 256,
     prior_sigma: float | None = None,
     backend: str = "auto",
+    radius_per_rms: float = RADIUS_PER_RMS,
 ) -> "Refinement":
     """Refine rotations so the lattice's projected spots meet the found peaks.
 
@@ -136,7 +145,8 @@ def refine_rotations(
     wavelength
         Electron wavelength in Å.
     radii
-        Pairing radius in 1/Å of each iteration.
+        Pairing radius in 1/Å of each iteration: the smallest, see
+        ``radius_per_rms``.
     excitation_cut
         Only lattice points with ``|s|`` below this (1/Å) are candidates.
         Wide on purpose: where the start is several degrees off, the true
@@ -173,6 +183,12 @@ def refine_rotations(
     anisotropy_damping
         Damping of the anisotropic distortion (elliptical distortion of the
         projection lens); the isotropic scale and the centre are damped 0.05.
+    radius_per_rms
+        From the second iteration on, each pattern's pairing radius is at
+        least this many times its last weighted RMS residual. Precise peaks
+        keep ``radii``; noisy ones (a weak spot of a few electrons is placed
+        only to about a disk's width) stay paired with the reflections that
+        fix the tilt. 0 keeps ``radii`` as given.
     backend
         ``"torch"``: batched tensor operations, on the tensors' device;
         ``"numba"``: a compiled CPU kernel, one pattern per thread (the same
@@ -187,6 +203,11 @@ def refine_rotations(
     if backend not in ("auto", "torch", "numba"):
         raise ValueError(
             f"`backend` must be 'auto', 'torch' or 'numba', got {backend!r}."
+        )
+    if not (np.isfinite(radius_per_rms) and radius_per_rms >= 0):
+        raise ValueError(
+            f"`radius_per_rms` must be a number >= 0 (0: the radii as given), "
+            f"got {radius_per_rms!r}."
         )
     damping_diagonal = [1e-4] * 3 + [0.05] + [anisotropy_damping] * 2 + [0.05] * 2
     compiled = backend == "numba" or (
@@ -205,6 +226,7 @@ def refine_rotations(
         damping_diagonal,
         candidates,
         prior_sigma,
+        radius_per_rms,
     )
 
 
@@ -221,6 +243,7 @@ def _refine_torch(
     damping_diagonal,
     candidates,
     prior_sigma,
+    radius_per_rms,
 ) -> Refinement:
     """:func:`refine_rotations` in batched torch (``backend="torch"``)."""
     dtype, dev = matrices.dtype, matrices.device
@@ -239,8 +262,7 @@ def _refine_torch(
     # off against tilt when few spots are paired).
     damping = torch.diag(torch.tensor(damping_diagonal, dtype=dtype, device=dev))
     rms = torch.zeros(n, dtype=dtype, device=dev)
-    paired = torch.zeros_like(rms)
-    excitation = torch.zeros_like(rms)
+    paired, excitation = torch.zeros_like(rms), torch.zeros_like(rms)
     points = _candidate_points(lattice, m, half, candidates)  # (B, k, 3)
     for radius in radii:
         v = torch.einsum("bpi,bij->bpj", points, m)  # rows (M.T g).T
@@ -251,7 +273,8 @@ def _refine_torch(
         q = torch.gather(v, 1, nearest[..., None].expand(-1, -1, 3))
         q_s = torch.gather(s, 1, nearest)
         q_xy = torch.gather(projected, 1, nearest[..., None].expand(-1, -1, 2))
-        use = weight * (d2min < radius**2).to(dtype)
+        gate = (radius_per_rms * rms).clamp_min(radius)[:, None]  # last rms
+        use = weight * (d2min < gate**2).to(dtype)
         r = peaks - q_xy
         # Weighted mean squared distance of the pairs: the position noise.
         var = (use * (r**2).sum(-1)).sum(1) / use.sum(1).clamp_min(1e-12)
@@ -285,48 +308,6 @@ def _refine_torch(
     return Refinement(m, rms, paired, excitation)
 
 
-def _candidate_points(lattice, matrices, half, candidates) -> torch.Tensor:
-    """The ``candidates`` lattice points nearest each start's Ewald sphere.
-
-    Only they can pair within a few degrees of the start; fewer points,
-    fewer distances.
-    """
-    v0 = torch.einsum("pi,bij->bpj", lattice, matrices)
-    s0 = (v0[..., 0] ** 2 + v0[..., 1] ** 2) * half - v0[..., 2]
-    keep = torch.topk(-s0.abs(), min(lattice.shape[0], candidates), dim=1).indices
-    return lattice[keep]
-
-
-def _normal_equations(q, q_s, r, affine, use, ws):
-    """Gauss-Newton normal equations ``(a, b)`` of one fit iteration.
-
-    ``q`` are the paired lattice points (diffsims frame), ``q_s`` their
-    excitation errors, ``r`` the position residuals, ``use`` and ``ws`` the
-    weights of the position and excitation-error residuals.
-    """
-    vx, vy, vz = q.unbind(-1)
-    zero, one = torch.zeros_like(vx), torch.ones_like(vx)
-    # d(v_xy)/d(delta) for v -> v + v x delta, mapped by the distortion.
-    rot = torch.stack(
-        [torch.stack([zero, -vz, vy], -1), torch.stack([vz, zero, -vx], -1)], -2
-    )
-    rot = torch.einsum("bij,bnjk->bnik", affine, rot)
-    jx = torch.cat([rot[..., 0, :], torch.stack([vx, vx, vy, one, zero], -1)], -1)
-    jy = torch.cat([rot[..., 1, :], torch.stack([vy, -vy, vx, zero, one], -1)], -1)
-    # Spot positions barely depend on tilt; which spots are excited does.
-    # Pull the paired lattice points' excitation errors towards zero.
-    js = torch.stack([vy, -vx, zero, zero, zero, zero, zero, zero], -1)
-    a = (
-        torch.einsum("bn,bni,bnj->bij", use, jx, jx)
-        + torch.einsum("bn,bni,bnj->bij", use, jy, jy)
-        + torch.einsum("bn,bni,bnj->bij", ws, js, js)
-    )
-    b = torch.einsum(
-        "bn,bni->bi", use, jx * r[..., :1] + jy * r[..., 1:]
-    ) - torch.einsum("bn,bni->bi", ws, js * q_s[..., None])
-    return a, b
-
-
 def _add_prior(a, b, m, start, use, var, prior_sigma) -> None:
     """Add the start as one more observation of mean weight, in place.
 
@@ -355,6 +336,7 @@ def _refine_numba(
     damping,
     candidates,
     prior_sigma,
+    radius_per_rms,
 ) -> Refinement:
     """:func:`refine_rotations` by the compiled CPU kernel (``backend="numba"``)."""
     n = matrices.shape[0]
@@ -373,6 +355,7 @@ def _refine_numba(
         np.asarray(damping, np.float64),
         int(candidates),
         0.0 if prior_sigma is None else float(prior_sigma),
+        float(radius_per_rms),
         out_matrices,
         out_figures,
     )
