@@ -4,17 +4,21 @@
     python scripts/train_pretrained.py cu_cu2o [--minutes 20] [--n 50000]
     python scripts/train_pretrained.py ti [--minutes 20] [--n 100000]
 
-The defaults train on kinematic patterns, as the shipped ``cu_cu2o`` and
-``ti`` (and the first stage of ``cu``) were. ``--dynamical 0.4 --precession
-0.2`` mixes physics: 40% Bloch-wave patterns from abTEM (thickness 50-1000
-Å; needs the ``dynamical`` extra), 20% kinematic precession at 0.5-2°, the
-rest kinematic. ``--fine-tune`` starts from the shipped model instead of
-random weights; the shipped ``cu`` is the kinematic one fine-tuned by
+The defaults train on kinematic patterns, as the first stage of every
+shipped model was. ``--dynamical 0.4 --precession 0.2`` mixes physics: 40%
+Bloch-wave patterns from abTEM (thickness 50-1000 Å; needs the
+``dynamical`` extra), 20% kinematic precession at 0.5-2°, the rest
+kinematic. ``--fine-tune`` starts from the model now shipped instead of
+random weights. Each shipped model is its kinematic first stage fine-tuned
+by
 
-    python scripts/train_pretrained.py cu --dynamical 0.4 --precession 0.2 \
+    python scripts/train_pretrained.py NAME --dynamical 0.4 --precession 0.2 \
         --fine-tune --minutes 20 --learning-rate 3e-4 --patience 100
 
-(docs/models.md has its figures and those of the runs that did not work).
+run while the kinematic model was the shipped one (git history before the
+fine-tuning holds it; run again now, the command fine-tunes the fine-tuned
+model). docs/models.md has the figures, and those of the runs that did not
+work.
 
 Each run simulates (or reads from the cache) the training set, trains on
 the CPU (or CUDA when present) within the time budget (the learning-rate
@@ -54,8 +58,7 @@ def main() -> None:
     )
     parser.add_argument("--patience", type=int, default=6, help="epochs")
     args = parser.parse_args()
-    name = args.name
-    phase_list = [pxt.phases.by_name(p) for p in MODELS[name]]
+    phase_list = [pxt.phases.by_name(p) for p in MODELS[args.name]]
     n = args.n or 100_000 // len(phase_list)
     start = time.perf_counter()
     model = pxt.train_model(
@@ -69,7 +72,9 @@ def main() -> None:
         **(
             {"initial_model": pxt.pretrained(args.name)}
             if args.fine_tune
-            else {"token_settings": pxt.tokens.TokenSettings(n_tokens=N_TOKENS[name])}
+            else {
+                "token_settings": pxt.tokens.TokenSettings(n_tokens=N_TOKENS[args.name])
+            }
         ),
         simulation_settings=pxt.simulation.SimulationSettings(
             dynamical_fraction=args.dynamical, precession_fraction=args.precession
