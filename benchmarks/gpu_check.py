@@ -1,14 +1,19 @@
 """GPU readiness: patterns/s per stage and accuracy with ``device="cuda"``.
 
-    python benchmarks/gpu_check.py [--scan 128] [--batch-size 8192]
+    python benchmarks/gpu_check.py [--scan 128] [--batch-size 8192] [--cases ...]
 
-Runs the benchmark's noise-free Cu and Cu + Cu2O cases (seed 0) on the
-GPU and prints, per case, patterns/s of peak finding (the CPU kernel: it
-has no GPU path), the network alone, the network plus the fit (batched
-torch on the GPU), and end to end from the in-memory Diffraction2D to the
-CrystalMap, plus the accuracy. Under five minutes on one H100/H200; it
-exits with a message where CUDA is not available. The figures go to
-docs/benchmark.md ("GPU").
+Runs benchmark cases (seed 0; by default noise-free Cu and Cu + Cu2O and
+Cu at 3000 electrons per pattern) on the GPU and prints, per case,
+patterns/s of peak finding (the CPU kernel: it has no GPU path), the
+network alone, the network plus the fit (batched torch on the GPU), and
+end to end from the in-memory Diffraction2D to the CrystalMap, plus the
+accuracy. It then runs the first ``--compare`` patterns through the CPU
+path as well (the network in float32, the fit in the compiled float64
+kernel) and prints how far the two paths' answers are apart and each
+one's accuracy on them: the GPU path (half-precision network,
+single-precision torch fit) must find the same orientations. Under five
+minutes on one H100/H200; it exits with a message where CUDA is not
+available. The figures go to docs/benchmark.md ("GPU").
 """
 
 import argparse
@@ -34,7 +39,7 @@ def _rate(n: int, run) -> float:
     return n / (time.perf_counter() - start)
 
 
-def check(name: str, scan: int, batch_size: int) -> None:
+def check(name: str, scan: int, batch_size: int, compare: int) -> None:
     model, signal, truth = _sample(CASES[name], scan, 0)
     model = model.to("cuda")
     images = np.asarray(signal.data).reshape(-1, *signal.data.shape[-2:])
@@ -78,18 +83,60 @@ def check(name: str, scan: int, batch_size: int) -> None:
         f"  accuracy: median {np.median(angle):.2f} deg, {np.mean(angle < 2):.1%} "
         f"< 2 deg, {np.mean(angle < 5):.1%} < 5 deg"
     )
+    _compare_paths(model, tokens[:compare], mask[:compare], truth, batch_size)
+
+
+def _compare_paths(model, tokens, mask, truth, batch_size: int) -> None:
+    """Print how far the GPU and CPU paths' answers are apart, and each's accuracy."""
+    gpu, cpu = (
+        predict_tokens(model, tokens, mask, device=d, batch_size=batch_size)
+        for d in ("cuda", "cpu")
+    )
+    gpu_phase, cpu_phase = gpu.phase_index[:, 0], cpu.phase_index[:, 0]
+    true_phase = np.asarray(truth.phase_id).ravel()[: len(tokens)]
+    true_rot = truth.rotations.data.reshape(-1, 4)[: len(tokens)]
+    true_name = np.array([truth.phases[int(j)].name for j in true_phase])
+    apart = np.full(len(tokens), 180.0)
+    error = {"GPU": np.full(len(tokens), 180.0), "CPU": np.full(len(tokens), 180.0)}
+    for i, phase in enumerate(model.phases):
+        both = (gpu_phase == i) & (cpu_phase == i)
+        apart[both] = metrics.misorientation_angles(
+            gpu.quaternions[both, 0], cpu.quaternions[both, 0], phase.point_group
+        )
+        for label, pred in (("GPU", gpu), ("CPU", cpu)):
+            right = (pred.phase_index[:, 0] == i) & (true_name == phase.name)
+            error[label][right] = metrics.misorientation_angles(
+                pred.quaternions[right, 0], true_rot[right], phase.point_group
+            )
+    print(
+        f"  GPU against CPU path, first {len(tokens)} patterns: same phase "
+        f"{np.mean(gpu_phase == cpu_phase):.1%}; orientations apart: median "
+        f"{np.median(apart):.3f} deg, {np.mean(apart < 0.1):.1%} < 0.1 deg, "
+        f"{np.mean(apart < 1):.1%} < 1 deg"
+    )
+    for label, angle in error.items():
+        print(
+            f"  {label} path on them: median {np.median(angle):.2f} deg, "
+            f"{np.mean(angle < 2):.1%} < 2 deg, {np.mean(angle < 5):.1%} < 5 deg"
+        )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scan", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=8192)
+    parser.add_argument(
+        "--cases", nargs="+", default=["cu-free", "cu_cu2o-free", "cu-3000"]
+    )
+    parser.add_argument(
+        "--compare", type=int, default=4096, help="patterns also run on the CPU path"
+    )
     args = parser.parse_args()
     if not torch.cuda.is_available():
         print("CUDA is not available here: nothing to check.", file=sys.stderr)
         return 1
-    for name in ("cu-free", "cu_cu2o-free"):
-        check(name, args.scan, args.batch_size)
+    for name in args.cases:
+        check(name, args.scan, args.batch_size, args.compare)
     return 0
 
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from _fit_inputs import noisy_cu_fit
 from diffsims.generators.simulation_generator import SimulationGenerator
 from orix.quaternion import Rotation
 
@@ -217,6 +218,7 @@ def test_the_network_as_prior_improves_noisy_maps(monkeypatch):
 
     with_prior = under_2()
     monkeypatch.setattr(_fit_choice, "prior_sigma", lambda model: None)
+    monkeypatch.setattr(_fit_choice, "pattern_prior_sigma", lambda model, c: None)
     without = under_2()
     # Measured: 51% with the prior, 44% without for the fine-tuned `cu` of
     # 2026-11-30 (52% and 39% for the kinematic `cu` before; the benchmark's
@@ -245,24 +247,12 @@ def test_restarts_are_optional(tiny_model):
 def test_cpu_kernel_and_torch_fit_agree():
     # The numba kernel (CPU default) and the batched torch fit (GPU path) are
     # one algorithm: the same rotations and figures, with and without prior.
-    cu = phases.cu()
-    spots = simulation.simulate_spots(cu, 100, seed=9, show_progressbar=False)
-    tokens, mask = make_tokens(spots.peaks, TokenSettings(n_tokens=32))
-    rng = np.random.default_rng(4)
-    tokens[..., :2] += rng.normal(scale=0.004, size=tokens[..., :2].shape)
-    start = Rotation(spots.rotations) * Rotation.from_axes_angles(
-        rng.normal(size=(100, 3)), np.deg2rad(3)
-    )
-    args = (
-        torch.as_tensor(start.to_matrix(), dtype=torch.float64),
-        torch.as_tensor(tokens, dtype=torch.float64),
-        torch.as_tensor(mask),
-        torch.as_tensor(reciprocal_lattice_points(cu, 1.6), dtype=torch.float64),
-        wavelength(200),
-    )
+    args = noisy_cu_fit(100, seed=9, noise_seed=4, noise=0.004)
     for options in (
         {},
         {"prior_sigma": 0.02, "radii": FIT_RADII},
+        # One width per pattern: the kernel must read each pattern's own.
+        {"prior_sigma": torch.linspace(0.005, 0.08, 100), "radii": FIT_RADII},
         {"excitation_weight": 0.01},
         {"candidates": 64, "radii": FIT_RADII},  # fewer than the 180 points
         {"radius_per_rms": 0.0},

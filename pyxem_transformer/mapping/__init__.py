@@ -9,7 +9,7 @@ from pyxem_transformer.mapping.inference import (
 from pyxem_transformer.mapping.markers import predicted_spots
 from pyxem_transformer.mapping.missing import missing_reflections
 from pyxem_transformer.mapping.predict import Prediction, predict_tokens
-from pyxem_transformer.mapping.prior import prior_sigma
+from pyxem_transformer.mapping.prior import pattern_prior_sigma, prior_sigma
 from pyxem_transformer.mapping.quality import fit_quality
 from pyxem_transformer.mapping.refine import Refinement, refine_rotations
 from pyxem_transformer.mapping.result import (
@@ -32,6 +32,7 @@ __all__ = [
     "orientation_table",
     "predict_tokens",
     "predicted_spots",
+    "pattern_prior_sigma",
     "prior_sigma",
     "refine_rotations",
     "result_signal",

@@ -10,7 +10,7 @@ import torch
 
 from pyxem_transformer.crystal.reciprocal import reciprocal_lattice, wavelength
 from pyxem_transformer.mapping.missing import missing_reflections
-from pyxem_transformer.mapping.prior import prior_sigma
+from pyxem_transformer.mapping.prior import pattern_prior_sigma, prior_sigma
 from pyxem_transformer.mapping.refine import Refinement, _rodrigues, refine_rotations
 from pyxem_transformer.model.network import OrientationTransformer
 
@@ -103,6 +103,8 @@ def _refine_with_twin(start, tokens, mask, lattice, lam, prior_sigma=None):
     n = start.shape[0]
     twin = FRIEDEL_TWIN.to(start)
     tokens2, mask2 = tokens.repeat(2, 1, 1), mask.repeat(2, 1)
+    if torch.is_tensor(prior_sigma) and prior_sigma.ndim:
+        prior_sigma = prior_sigma.repeat(2)  # one width per pattern, both twins
     both = refine_rotations(
         torch.cat([start, start @ twin]),
         tokens2,
@@ -156,10 +158,14 @@ def _tilted_fits(start, tokens, mask, lattice, lam) -> Refinement:
     return Refinement(*(a.view(n, k, *a.shape[1:]) for a in again))
 
 
-def _refine_best(model, matrices, phase, tokens, mask, restarts=False, field=None):
+def _refine_best(
+    model, matrices, phase, tokens, mask, restarts=False, field=None, confidence=None
+):
     """Refine each pattern's best rotation (and pick it or its Friedel twin).
 
-    The network's rotation is the fit's prior (:func:`prior_sigma`). Two
+    The network's rotation is the fit's prior: of width :func:`prior_sigma`,
+    or with the network's ``confidence`` (``(B,)``, calibrated) one width per
+    pattern (:func:`pattern_prior_sigma`). Two
     kinds of fit then restart from eight starts tilted by 10°:
 
     - with ``restarts``, where the fit stays poor (less than
@@ -185,14 +191,18 @@ def _refine_best(model, matrices, phase, tokens, mask, restarts=False, field=Non
     ts = model.token_settings
     radius_range = (ts.direct_beam_radius, ts.max_radius)
     refined = matrices.clone()
-    sigma = prior_sigma(model)
+    if confidence is None:
+        sigma = prior_sigma(model)
+    else:
+        sigma = pattern_prior_sigma(model, confidence)
     for index, (lattice, strength) in enumerate(_lattices(model, matrices.device)):
         here = torch.nonzero(phase == index).flatten()
         if here.numel() == 0:
             continue
         start = matrices[here].float()
         t, m = tokens[here].float(), mask[here]
-        fit = _refine_with_twin(start, t, m, lattice, lam, prior_sigma=sigma)
+        width = sigma[here] if torch.is_tensor(sigma) else sigma
+        fit = _refine_with_twin(start, t, m, lattice, lam, prior_sigma=width)
         best = fit.matrices
         threshold = RESTART_BELOW if restarts else 0.0
         poor = torch.nonzero(fit.paired < threshold).flatten()

@@ -297,9 +297,9 @@ def fit_patterns(
 ):
     """Fit every pattern, in parallel; results into the ``out_`` arrays.
 
-    ``excitation_weight < 0`` means adaptive, ``prior_sigma <= 0`` no prior
-    (numba takes no None). ``out_figures`` columns: rms, paired, excitation
-    RMS.
+    ``excitation_weight < 0`` means adaptive; ``prior_sigma`` holds one
+    width per pattern, ``<= 0`` for no prior (numba takes no None).
+    ``out_figures`` columns: rms, paired, excitation RMS.
     """
     for i in numba.prange(matrices.shape[0]):
         _fit_one(
@@ -314,7 +314,7 @@ def fit_patterns(
             excitation_scale,
             damping,
             candidates,
-            prior_sigma,
+            prior_sigma[i],
             radius_per_rms,
             out_matrices[i],
             out_figures[i],

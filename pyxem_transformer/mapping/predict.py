@@ -174,12 +174,12 @@ def predict_tokens(
         order = torch.argsort(probs, dim=-1, descending=True)[:, :n_best]
         rows = torch.arange(order.shape[0], device=dev)[:, None]
         chosen = matrices[rows, order]  # (b, n_best, 3, 3)
-        if refine:
-            chosen[:, 0] = _refine_best(
-                model, chosen[:, 0], order[:, 0], t, m, restarts, field
-            )
         score = probs[rows, order]
         score[:, 0] = _calibrated(conf_logit, model)
+        if refine:
+            chosen[:, 0] = _refine_best(
+                model, chosen[:, 0], order[:, 0], t, m, restarts, field, score[:, 0]
+            )
         quaternions[batch] = matrix_to_quaternion(chosen.float().cpu().numpy())
         phase_index[batch] = order.cpu().numpy()
         confidence[batch] = score.float().cpu().numpy()

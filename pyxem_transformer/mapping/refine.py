@@ -121,7 +121,7 @@ def refine_rotations(
     excitation_scale: float = 0.065,
     anisotropy_damping: float = 5.0,
     candidates: int = 256,
-    prior_sigma: float | None = None,
+    prior_sigma: float | torch.Tensor | None = None,
     backend: str = "auto",
     radius_per_rms: float = RADIUS_PER_RMS,
 ) -> "Refinement":
@@ -178,8 +178,10 @@ def refine_rotations(
         fit has moved beyond three ``prior_sigma``. Spot positions barely
         fix the tilt, so on noisy peaks the tilt then leans on the network,
         which read the intensities; on precise peaks the prior's weight
-        vanishes with the noise. Use the network's own spread
-        (:func:`pyxem_transformer.mapping.prior_sigma`).
+        vanishes with the noise. One width for all patterns, or a ``(B,)``
+        tensor of one per pattern. Use the network's own spread
+        (:func:`pyxem_transformer.mapping.prior_sigma`, or per pattern
+        :func:`pyxem_transformer.mapping.pattern_prior_sigma`).
     anisotropy_damping
         Damping of the anisotropic distortion (elliptical distortion of the
         projection lens); the isotropic scale and the centre are damped 0.05.
@@ -209,6 +211,7 @@ def refine_rotations(
             f"`radius_per_rms` must be a number >= 0 (0: the radii as given), "
             f"got {radius_per_rms!r}."
         )
+    prior_sigma = _prior_widths(prior_sigma, matrices)
     damping_diagonal = [1e-4] * 3 + [0.05] + [anisotropy_damping] * 2 + [0.05] * 2
     compiled = backend == "numba" or (
         backend == "auto" and matrices.device.type == "cpu"
@@ -228,6 +231,23 @@ def refine_rotations(
         prior_sigma,
         radius_per_rms,
     )
+
+
+def _prior_widths(prior_sigma, matrices) -> torch.Tensor | None:
+    """``prior_sigma`` as a ``(B,)`` tensor of positive widths, or None."""
+    if prior_sigma is None:
+        return None
+    n = matrices.shape[0]
+    widths = torch.as_tensor(prior_sigma, dtype=matrices.dtype, device=matrices.device)
+    widths = widths.expand(n) if widths.ndim == 0 else widths
+    if widths.shape != (n,) or not bool(torch.all(widths > 0)):
+        raise ValueError(
+            f"`prior_sigma` must be one positive width (radians) or one per "
+            f"pattern ({n}), or None for no prior; got shape "
+            f"{tuple(widths.shape)}"
+            + (f" with minimum {float(widths.min()):g}." if widths.numel() else ".")
+        )
+    return widths
 
 
 def _refine_torch(
@@ -317,7 +337,7 @@ def _add_prior(a, b, m, start, use, var, prior_sigma) -> None:
     dtype, dev = a.dtype, a.device
     towards = _log_rotation(m.transpose(-1, -2) @ start)
     n_used = (use > 0).sum(1).clamp_min(1)
-    lam = var * use.sum(1) / n_used / prior_sigma**2
+    lam = var * use.sum(1) / n_used / prior_sigma**2  # widths (B,)
     lam = lam / (1 + (towards.norm(dim=-1) / (3 * prior_sigma)) ** 2)
     a[:, :3, :3] += lam[:, None, None] * torch.eye(3, dtype=dtype, device=dev)
     b[:, :3] += lam[:, None] * towards
@@ -354,7 +374,7 @@ def _refine_numba(
         float(excitation_scale),
         np.asarray(damping, np.float64),
         int(candidates),
-        0.0 if prior_sigma is None else float(prior_sigma),
+        np.zeros(n) if prior_sigma is None else _kernel_array(prior_sigma),
         float(radius_per_rms),
         out_matrices,
         out_figures,
