@@ -94,7 +94,8 @@ def _refine_with_twin(start, tokens, mask, lattice, lam, prior_sigma=None):
     excites different reflections, so the one whose paired lattice points
     lie closer to the sphere (smaller RMS excitation error) is kept.
 
-    With ``prior_sigma``, the start is a prior of the fit
+    With ``prior_sigma`` (``(B,)``, one width per pattern), the start is a
+    prior of the fit
     (:func:`~pyxem_transformer.mapping.refine.refine_rotations`). Where the peaks are
     then fitted to better than ``PRECISE_RMS``, they fix the tilt on their
     own, and the prior would blur the twin choice: both candidates are
@@ -103,8 +104,8 @@ def _refine_with_twin(start, tokens, mask, lattice, lam, prior_sigma=None):
     n = start.shape[0]
     twin = FRIEDEL_TWIN.to(start)
     tokens2, mask2 = tokens.repeat(2, 1, 1), mask.repeat(2, 1)
-    if torch.is_tensor(prior_sigma) and prior_sigma.ndim:
-        prior_sigma = prior_sigma.repeat(2)  # one width per pattern, both twins
+    if prior_sigma is not None:
+        prior_sigma = prior_sigma.repeat(2)  # each pattern's width, both twins
     both = refine_rotations(
         torch.cat([start, start @ twin]),
         tokens2,
@@ -195,13 +196,15 @@ def _refine_best(
         sigma = prior_sigma(model)
     else:
         sigma = pattern_prior_sigma(model, confidence)
+    if sigma is not None:  # one width per pattern, however it was set
+        sigma = torch.as_tensor(sigma, device=matrices.device).expand(len(matrices))
     for index, (lattice, strength) in enumerate(_lattices(model, matrices.device)):
         here = torch.nonzero(phase == index).flatten()
         if here.numel() == 0:
             continue
         start = matrices[here].float()
         t, m = tokens[here].float(), mask[here]
-        width = sigma[here] if torch.is_tensor(sigma) else sigma
+        width = None if sigma is None else sigma[here]
         fit = _refine_with_twin(start, t, m, lattice, lam, prior_sigma=width)
         best = fit.matrices
         threshold = RESTART_BELOW if restarts else 0.0

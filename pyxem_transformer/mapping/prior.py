@@ -22,6 +22,14 @@ CONFIDENCE_ANGLE = 5.0
 CONFIDENCE_RANGE = (0.05, 0.9999)
 
 
+def _kinematic_figures(model: OrientationTransformer) -> dict:
+    """The model's validation figures on its kinematic held-back patterns
+    where it reports figures per physics, else on all of them."""
+    info = model.training_info
+    figures = info.get("validation_by_physics", {}).get("kinematic")
+    return figures or info.get("validation", {})
+
+
 def prior_sigma(model: OrientationTransformer) -> float | None:
     """Return the spread (radians) of the network's rotations as a fit prior.
 
@@ -49,10 +57,7 @@ def prior_sigma(model: OrientationTransformer) -> float | None:
     sigma
         Standard deviation about each axis, in radians, or None.
     """
-    info = model.training_info
-    figures = info.get("validation_by_physics", {}).get("kinematic")
-    figures = figures or info.get("validation", {})
-    median = figures.get("median_misorientation")
+    median = _kinematic_figures(model).get("median_misorientation")
     if median is None or not np.isfinite(median) or median <= 0:
         return None
     return float(np.deg2rad(median / MEDIAN_PER_SIGMA))
@@ -94,9 +99,7 @@ def pattern_prior_sigma(
     base = prior_sigma(model)
     if base is None:
         return None
-    figures = model.training_info.get("validation_by_physics", {}).get("kinematic")
-    figures = figures or model.training_info.get("validation", {})
-    anchor = figures.get("fraction_under_5")
+    anchor = _kinematic_figures(model).get("fraction_under_5")
     widths = np.full(confidence.shape, base)
     if anchor is not None and np.isfinite(anchor):
         c = np.clip(confidence.detach().double().cpu().numpy(), *CONFIDENCE_RANGE)
