@@ -70,7 +70,7 @@ def main() -> None:
     for seed in args.seeds:
         model, signal, truth = _sample(case, args.scan, seed)
         ours = signal.as_lazy().get_orientation_map_transformer(
-            model, show_progressbar=False
+            model, show_progressbar=False, refine=case.refine
         )
         tm = run_template_matching(signal, truth, library).xmap
         grain = truth.prop["grain_id"]

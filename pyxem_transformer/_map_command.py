@@ -45,6 +45,13 @@ def add_map_command(sub) -> None:
         help="set the reciprocal calibration (1/Å per pixel, centred beam) "
         "when the file lacks one",
     )
+    p.add_argument(
+        "--dynamical",
+        action="store_true",
+        help="nanobeam patterns of a thick sample: also search the tilt that "
+        "best explains which reflections are bright (refine='dynamical'; not "
+        "for precession or thin samples)",
+    )
     p.set_defaults(func=_map)
 
 
@@ -112,6 +119,7 @@ def _map(args: argparse.Namespace) -> int:
         device=args.device,
         batch_size=args.batch_size,
         show_progressbar=True,
+        refine="dynamical" if args.dynamical else True,
     )
     if getattr(result, "_lazy", False):
         result.compute()

@@ -59,6 +59,19 @@ def test_map_writes_files_that_orix_reads_back(sample, tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+def test_map_dynamical_tilts_the_fit_only(sample, tmp_path):
+    """``--dynamical``: the fit plus the tilt search, which moves each
+    pixel by at most its reach (3.5° about each of two axes)."""
+    runs = {}
+    for flags in ([], ["--dynamical"]):
+        out = tmp_path / f"result{len(flags)}"
+        args = ["map", str(sample), "--model", "cu_cu2o", "--out", str(out)]
+        assert main(args + flags) == 0
+        runs[len(flags)] = hs.load(out / "result.zspy").to_crystal_map()
+    assert np.array_equal(runs[0].phase_id, runs[1].phase_id)
+    assert np.all(_angles(runs[0], runs[1]) < 3.5 * np.sqrt(2) + 0.01)
+
+
 def test_map_refuses_to_overwrite_without_the_flag(sample, tmp_path, capsys):
     out = tmp_path / "taken"
     out.mkdir()

@@ -282,7 +282,9 @@ def run_transformer(
         f"model {'+'.join(p.name for p in model.phases)}, "
         f"{model.token_settings.n_tokens} tokens, d={model.config.d_model}, "
         f"{model.config.n_layers} layers, batched peak finder defaults"
-        + ("" if kwargs.get("refine", True) else ", network only (refine=False)")
+        + {True: "", False: ", network only (refine=False)"}.get(
+            kwargs.get("refine", True), f", refine={kwargs.get('refine')!r}"
+        )
     )
     result = _score("transformer", settings, seconds, n, xmap, truth, peak)
     result.stages = rates

@@ -122,7 +122,9 @@ def run_case(
     for i in range(repeats):
         first = i == 0
         runs[0].append(
-            run_transformer(signal, truth, model, stages=first, memory=first)
+            run_transformer(
+                signal, truth, model, stages=first, memory=first, refine=case.refine
+            )
         )
         for j, step in enumerate(library_steps):
             if first or j == 0:

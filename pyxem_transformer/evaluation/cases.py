@@ -49,6 +49,9 @@ class Case:
         Precession angle in degrees of precession cases.
     n_grains
         Grains in the scan; None: one per 100 patterns.
+    refine
+        The transformer's ``refine`` (``"dynamical"`` on the dynamical cases,
+        as a user mapping a thick sample would set it).
     """
 
     name: str
@@ -63,6 +66,7 @@ class Case:
     thickness: float = 300.0
     precession_angle: float = 1.0
     n_grains: int | None = None
+    refine: bool | str = True
 
     def describe(self) -> str:
         """Return the case in words.
@@ -87,6 +91,8 @@ class Case:
             parts.append(f"centre stored {self.centre_offset_px:g} px off")
         if self.n_grains is not None:
             parts.append(f"{self.n_grains} grains")
+        if self.refine == "dynamical":
+            parts.append("mapped with refine='dynamical'")
         if self.measured:
             a = Artefacts()
             parts.append(
@@ -135,6 +141,7 @@ CASES: dict[str, Case] = {
             physics="dynamical",
             thickness=float(t),
             n_grains=64,
+            refine="dynamical",
         )
         for name, t in (("cu", 100), ("cu", 300), ("cu", 600), ("cu_cu2o", 300))
     ]

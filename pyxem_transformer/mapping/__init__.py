@@ -1,5 +1,6 @@
-"""From tokens to orientations: batched prediction, the fit to the peaks,
-lazy mapping of whole scans, and the predicted spots of an answer."""
+"""From tokens to orientations: batched prediction, the fit to the peaks
+(and the dynamical tilt search), lazy mapping of whole scans, and the
+predicted spots of an answer."""
 
 from pyxem_transformer.mapping.inference import (
     detector_field,
@@ -18,11 +19,13 @@ from pyxem_transformer.mapping.result import (
     result_signal,
 )
 from pyxem_transformer.mapping.table import orientation_table
+from pyxem_transformer.mapping.tilt import beam_ratio, search_tilt, tilt_profile
 
 __all__ = [
     "COLUMNS",
     "Prediction",
     "Refinement",
+    "beam_ratio",
     "detector_field",
     "fit_quality",
     "map_orientations",
@@ -36,4 +39,6 @@ __all__ = [
     "prior_sigma",
     "refine_rotations",
     "result_signal",
+    "search_tilt",
+    "tilt_profile",
 ]

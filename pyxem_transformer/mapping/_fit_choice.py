@@ -12,6 +12,7 @@ from pyxem_transformer.crystal.reciprocal import reciprocal_lattice, wavelength
 from pyxem_transformer.mapping.missing import missing_reflections
 from pyxem_transformer.mapping.prior import pattern_prior_sigma, prior_sigma
 from pyxem_transformer.mapping.refine import Refinement, _rodrigues, refine_rotations
+from pyxem_transformer.mapping.tilt import search_tilt
 from pyxem_transformer.model.network import OrientationTransformer
 
 #: Pairing radii (1/Å) of the fit from the network's start: it starts within
@@ -160,7 +161,15 @@ def _tilted_fits(start, tokens, mask, lattice, lam) -> Refinement:
 
 
 def _refine_best(
-    model, matrices, phase, tokens, mask, restarts=False, field=None, confidence=None
+    model,
+    matrices,
+    phase,
+    tokens,
+    mask,
+    restarts=False,
+    field=None,
+    confidence=None,
+    beam=None,
 ):
     """Refine each pattern's best rotation (and pick it or its Friedel twin).
 
@@ -183,6 +192,10 @@ def _refine_best(
       ``MISSING_GAIN`` of that missing reflection replaces it: the fit's
       Friedel twin if it qualifies, else the qualifying restart or restart
       twin closest to the fit. Where none qualifies the fit stays.
+
+    With ``beam`` (``(B,)``, :func:`~pyxem_transformer.mapping.tilt.beam_ratio`),
+    the patterns are dynamical: each fit is then tilted to where its
+    pattern is most likely (:func:`~pyxem_transformer.mapping.tilt.search_tilt`).
 
     Each pattern is decided alone, so results do not depend on how patterns
     are batched.
@@ -230,6 +243,11 @@ def _refine_best(
         _restart_missing(
             best, fit.paired, fit.rms, t, m, lattice, strength, lam, radius_range, field
         )
+        if beam is not None:
+            rows = here.cpu().numpy()
+            best = search_tilt(
+                best, t, m, lattice, lam, beam[rows], ts.direct_beam_radius, field
+            )
         refined[here] = best.to(refined.dtype)
     return refined
 

@@ -154,7 +154,7 @@ def map_vectors(
     device: str = "auto",
     lazy_output: bool = False,
     navigation_axes: list[dict] | None = None,
-    refine: bool = True,
+    refine: bool | str = True,
     recalibrate: tuple | None = None,
     find_beam: bool = True,
 ):
@@ -210,7 +210,7 @@ def map_orientations(
     n_best: int = 1,
     lazy_output: bool | None = None,
     show_progressbar: bool | None = None,
-    refine: bool = True,
+    refine: bool | str = True,
     calibration: tuple | None = None,
     find_beam: bool = True,
     undistortion: np.ndarray | None = None,

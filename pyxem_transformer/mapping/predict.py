@@ -79,6 +79,38 @@ def _calibrated(logit: torch.Tensor, model: OrientationTransformer) -> torch.Ten
     return torch.sigmoid(a * logit + b)
 
 
+def _check_arguments(model, tokens, mask, n_best, refine, beam) -> None:
+    if not 1 <= n_best <= model.n_phases:
+        raise ValueError(
+            f"`n_best` must be between 1 and the model's number of phases "
+            f"({model.n_phases}); the runners-up are the other phases' "
+            f"orientations. Got {n_best}."
+        )
+    expected = int(model.token_settings.n_tokens)
+    if (
+        tokens.ndim != 3
+        or tokens.shape[1] != expected
+        or mask.shape != tokens.shape[:2]
+    ):
+        raise ValueError(
+            f"Tokens of shape {tokens.shape} do not match the model's "
+            f"{expected} tokens per pattern; make them with the model's "
+            "token_settings."
+        )
+    n = tokens.shape[0]
+    if not (refine is True or refine is False or refine == "dynamical"):
+        raise ValueError(
+            f"`refine` must be True, False or 'dynamical' (thick samples, "
+            f"nanobeam), got {refine!r}."
+        )
+    if refine == "dynamical" and (beam is None or np.shape(beam) != (n,)):
+        raise ValueError(
+            "refine='dynamical' needs `beam`, the direct beam's intensity over "
+            f"the strongest token's for each of the {n} patterns "
+            "(pyxem_transformer.mapping.tilt.beam_ratio)."
+        )
+
+
 @torch.inference_mode()
 def predict_tokens(
     model: OrientationTransformer,
@@ -87,9 +119,10 @@ def predict_tokens(
     n_best: int = 1,
     batch_size: int = 1024,
     device: str | torch.device = "auto",
-    refine: bool = True,
+    refine: bool | str = True,
     restarts: bool = False,
     field: tuple[float, float, float, float] | None = None,
+    beam: np.ndarray | None = None,
 ) -> Prediction:
     """Run the model on token arrays in batches.
 
@@ -115,6 +148,10 @@ def predict_tokens(
         twin, which the network cannot tell apart. A precise fit that
         expects a strong reflection where the pattern has no peak is
         restarted from tilted starts (see ``_refine_best`` and ``field``).
+        ``"dynamical"``: the same, then each fit is tilted to where its
+        dynamical pattern is most likely (:mod:`pyxem_transformer.mapping.tilt`;
+        for nanobeam patterns of samples 100-1,000 Å thick, not for thin
+        samples or precession). Needs ``beam``.
     restarts
         Where a refinement pairs few tokens, restart it from tilted starts.
         Off by default: the canonical-frame networks start close enough
@@ -127,29 +164,17 @@ def predict_tokens(
         reflection is expected there without a peak, and restarts fits that
         expect one (see ``_refine_best``). If None, each pattern's tokens'
         reach stands in for it.
+    beam
+        ``(n,)`` direct beam's intensity over the strongest token's
+        (:func:`pyxem_transformer.mapping.tilt.beam_ratio`), for
+        ``refine="dynamical"``.
 
     Returns
     -------
     prediction
         A :class:`Prediction`.
     """
-    if not 1 <= n_best <= model.n_phases:
-        raise ValueError(
-            f"`n_best` must be between 1 and the model's number of phases "
-            f"({model.n_phases}); the runners-up are the other phases' "
-            f"orientations. Got {n_best}."
-        )
-    expected = int(model.token_settings.n_tokens)
-    if (
-        tokens.ndim != 3
-        or tokens.shape[1] != expected
-        or mask.shape != tokens.shape[:2]
-    ):
-        raise ValueError(
-            f"Tokens of shape {tokens.shape} do not match the model's "
-            f"{expected} tokens per pattern; make them with the model's "
-            "token_settings."
-        )
+    _check_arguments(model, tokens, mask, n_best, refine, beam)
     dev = resolve_device(device)
     model = model.to(dev).eval()
     n = tokens.shape[0]
@@ -178,7 +203,15 @@ def predict_tokens(
         score[:, 0] = _calibrated(conf_logit, model)
         if refine:
             chosen[:, 0] = _refine_best(
-                model, chosen[:, 0], order[:, 0], t, m, restarts, field, score[:, 0]
+                model,
+                chosen[:, 0],
+                order[:, 0],
+                t,
+                m,
+                restarts,
+                field,
+                score[:, 0],
+                None if refine is True else np.asarray(beam)[batch],
             )
         quaternions[batch] = matrix_to_quaternion(chosen.float().cpu().numpy())
         phase_index[batch] = order.cpu().numpy()

@@ -5,6 +5,7 @@ import numpy as np
 from pyxem_transformer.mapping.predict import predict_tokens
 from pyxem_transformer.mapping.quality import fit_quality
 from pyxem_transformer.mapping.result import COLUMNS
+from pyxem_transformer.mapping.tilt import beam_ratio
 from pyxem_transformer.model.network import OrientationTransformer
 from pyxem_transformer.peak_set import PeakSet
 from pyxem_transformer.tokens.origin import locate_beams, recentre
@@ -24,7 +25,7 @@ def orientation_table(
     n_best: int = 1,
     batch_size: int = 1024,
     device: str = "auto",
-    refine: bool = True,
+    refine: bool | str = True,
     field: tuple[float, float, float, float] | None = None,
     find_beam: bool = True,
     scan_shape: tuple[int, ...] | None = None,
@@ -77,8 +78,9 @@ def orientation_table(
             dx, dy = np.median(beams, axis=0)
             field = (field[0] - dx, field[1] - dx, field[2] - dy, field[3] - dy)
     tokens, mask = make_tokens(peaks, model.token_settings)
+    beam = beam_ratio(peaks, model.token_settings) if refine == "dynamical" else None
     p = predict_tokens(
-        model, tokens, mask, n_best, batch_size, device, refine, field=field
+        model, tokens, mask, n_best, batch_size, device, refine, field=field, beam=beam
     )
     quality = [
         fit_quality(p.quaternions[:, k], p.phase_index[:, k], tokens, mask, model)

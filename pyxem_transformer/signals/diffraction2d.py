@@ -35,7 +35,7 @@ def get_orientation_map_transformer(
     lazy_output: bool | None = None,
     show_progressbar: bool | None = None,
     calibration_check: bool | str = True,
-    refine: bool = True,
+    refine: bool | str = True,
     find_beam: bool = True,
     undistort: bool = False,
 ):
@@ -91,7 +91,11 @@ def get_orientation_map_transformer(
         the beam (the Friedel twin), which the network alone cannot tell
         apart. ``False`` keeps the network's answer: several times faster,
         about a degree off, and the twin left unresolved (see the benchmark
-        page of the docs).
+        page of the docs). ``"dynamical"``: for nanobeam patterns of thick
+        samples (100-1,000 Å; not precession, not thin films), the fit and
+        then a search of the tilt that best explains which reflections are
+        bright (:mod:`pyxem_transformer.mapping.tilt`): on the benchmark's
+        dynamical Cu it adds 10-14 points under 2° (docs, benchmark page).
     find_beam
         Measure each pattern's peaks from its own direct beam, found among
         its peaks (the default): descan moves the beam by pixels across a
@@ -145,7 +149,8 @@ def get_orientation_map_transformer(
     _check_mapping_arguments(
         self, n_best, batch_size, calibration_check, device, peak_kwargs
     )
-    _check_flags(refine=refine, find_beam=find_beam, undistort=undistort)
+    _check_refine_flag(refine)
+    _check_flags(find_beam=find_beam, undistort=undistort)
     from pyxem_transformer.mapping.inference import (
         _check_model,
         _split_peak_kwargs,
@@ -244,7 +249,7 @@ def vectors_get_orientation_map_transformer(
     device: str = "auto",
     n_best: int = 1,
     lazy_output: bool | None = None,
-    refine: bool = True,
+    refine: bool | str = True,
     find_beam: bool = True,
 ):
     """Map crystal orientation and phase from already found diffraction vectors.
@@ -270,7 +275,8 @@ def vectors_get_orientation_map_transformer(
     from pyxem_transformer.mapping.inference import map_vectors
 
     _check_counts(n_best=n_best, batch_size=batch_size)
-    _check_flags(refine=refine, find_beam=find_beam)
+    _check_refine_flag(refine)
+    _check_flags(find_beam=find_beam)
     return map_vectors(
         self,
         model,
@@ -287,6 +293,14 @@ def _check_counts(**values: int) -> None:
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+
+
+def _check_refine_flag(refine) -> None:
+    if not (isinstance(refine, bool) or refine == "dynamical"):
+        raise TypeError(
+            f"`refine` must be True, False or 'dynamical' (nanobeam patterns "
+            f"of thick samples), got {refine!r}."
+        )
 
 
 def _check_flags(**values: bool) -> None:

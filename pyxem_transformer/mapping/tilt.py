@@ -1,0 +1,217 @@
+"""Dynamical tilt search: the tilt that best explains which reflections are bright.
+
+In a dynamical pattern (a nanobeam pattern of a sample 100-1,000 Å thick)
+few reflections are bright, and where a few electrons place a weak one is
+known only to about a disk's width: the spot positions, which barely depend
+on the tilt of the zone axis, then hold it only to a few degrees. Which
+reflections are seen, and how bright, does depend on it: a reflection's
+intensity falls steeply with its excitation error ``s``. The search scores
+tilts near the fitted rotation by the likelihood of the tokens under a
+profile measured on Bloch-wave training spots (:func:`tilt_profile`;
+``tilt_profile.json`` beside this module, written by
+``scripts/calibrate_tilt_profile.py``): each reflection in the field is
+seen with a probability that falls with ``|s|``, and a seen one's log
+intensity (relative to the direct beam) is Gaussian about a mean that falls
+with ``|s|``, both per ``|g|`` bin (higher orders are weaker). The dose is
+not known, so each tilt takes the best of the profile's dose bins. A
+Gaussian prior about the fit keeps the search near it.
+
+Kinematic patterns (thin samples, precession) do not follow this profile:
+the search is for dynamical data only (``refine="dynamical"``).
+
+Hand-written: no library we use scores orientations by which reflections a
+dynamical pattern shows (pyxem's template matching correlates kinematic
+templates; abTEM simulates, it does not index).
+"""
+
+import functools
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pyxem_transformer.mapping._fit_kernel import _kernel_array
+from pyxem_transformer.mapping._tilt_kernel import search_patterns
+
+__all__ = ["TILT_GRIDS", "TILT_PRIOR", "beam_ratio", "search_tilt", "tilt_profile"]
+
+PROFILE_PATH = Path(__file__).with_name("tilt_profile.json")
+
+#: Nested tilt grids, ``(half count, spacing in degrees)``: 9x9 tilts 0.75°
+#: apart about the fit (to ±3°), then 5x5 0.25° apart about the best.
+TILT_GRIDS = ((4, 0.75), (2, 0.25))
+#: Width (degrees) of the Gaussian prior about the fitted rotation.
+TILT_PRIOR = 2.0
+#: A peak sees the nearest reflection within this radius (1/Å): about a
+#: disk's width, where a weak spot of a few electrons falls.
+PAIRING_RADIUS = 0.06
+#: Only lattice points with ``|s|`` below this (1/Å) at the start are
+#: scored: a 3° tilt moves ``s`` of a 1.5 1/Å reflection by 0.08.
+START_EXCITATION = 0.25
+#: Reflections this close (1/Å) to the field's edge are not scored: their
+#: disks may be cut.
+EDGE = 0.05
+
+
+def beam_ratio(peaks, settings) -> np.ndarray:
+    """Direct beam's intensity over the strongest token's, per pattern.
+
+    Tokens leave the direct beam out and scale intensities to the strongest
+    kept peak; the profile holds them relative to the direct beam.
+
+    Parameters
+    ----------
+    peaks
+        A :class:`~pyxem_transformer.peak_set.PeakSet` centred on the beam.
+    settings
+        The model's token settings (``direct_beam_radius``, ``max_radius``).
+
+    Returns
+    -------
+    ratio
+        ``(n,)``; NaN where a pattern has no peak in the beam or no token.
+    """
+    n = peaks.n_patterns
+    g = np.hypot(peaks.kx, peaks.ky)
+    good = np.isfinite(g) & np.isfinite(peaks.intensity) & (peaks.intensity > 0)
+    beam = good & (g < settings.direct_beam_radius)
+    token = good & ~beam & (g <= settings.max_radius)
+    strongest = np.zeros((2, n))
+    for row, which in enumerate((beam, token)):
+        index, value = peaks.pattern_index[which], peaks.intensity[which]
+        np.maximum.at(strongest[row], index, value)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(strongest.min(0) > 0, strongest[0] / strongest[1], np.nan)
+
+
+@functools.cache
+def tilt_profile() -> dict:
+    """The search's profile, as measured on Bloch-wave training spots.
+
+    Returns
+    -------
+    profile
+        ``seen``, ``mean`` and ``spread``: ``(dose bins, |g| bins, knots)``
+        arrays of the fraction of reflections seen and the mean and spread
+        of a seen one's log intensity relative to the direct beam, at
+        ``|s| = k * step`` (1/Å); ``dose_edges`` (electrons per pattern),
+        ``g_edges`` (1/Å), ``step``, ``seen_floor`` (beyond the last knot)
+        and ``source`` (how it was measured).
+    """
+    document = json.loads(PROFILE_PATH.read_text())
+    for key in ("seen", "mean", "spread", "dose_edges", "g_edges"):
+        document[key] = np.asarray(document[key], np.float64)
+    return document
+
+
+def _tables() -> tuple[np.ndarray, ...]:
+    """The kernel's tables: one more knot beyond the profile's, at the floor."""
+    profile = tilt_profile()
+    seen, mean, spread = profile["seen"], profile["mean"], profile["spread"]
+    floor = np.full(seen.shape[:-1] + (1,), profile["seen_floor"])
+    seen = np.concatenate([seen, floor], -1).clip(floor, 1 - profile["seen_floor"])
+    mean, spread = (np.concatenate([a, a[..., -1:]], -1) for a in (mean, spread))
+    return np.log(seen), np.log1p(-seen), mean, np.log(spread), 1 / spread
+
+
+def _fields(tokens: np.ndarray, mask: np.ndarray, field) -> np.ndarray:
+    """Per pattern ``(kx_min, kx_max, ky_min, ky_max)``, less ``EDGE``.
+
+    Without a detector ``field``, each pattern's tokens' reach stands in.
+    """
+    n = tokens.shape[0]
+    if field is None:
+        reach = np.where(mask, np.hypot(tokens[..., 0], tokens[..., 1]), 0).max(1)
+        out = np.stack([-reach, reach, -reach, reach], 1)
+    else:
+        out = np.broadcast_to(np.asarray(field, np.float64), (n, 4)).copy()
+    return out + np.array([EDGE, -EDGE, EDGE, -EDGE])
+
+
+def search_tilt(
+    matrices: torch.Tensor,
+    tokens: torch.Tensor,
+    mask: torch.Tensor,
+    lattice: torch.Tensor,
+    wavelength: float,
+    beam: np.ndarray,
+    beam_radius: float,
+    field: tuple[float, float, float, float] | None = None,
+    prior: float = TILT_PRIOR,
+    grids: tuple[tuple[int, float], ...] = TILT_GRIDS,
+) -> torch.Tensor:
+    """Tilt each rotation to where its dynamical pattern is most likely.
+
+    Parameters
+    ----------
+    matrices
+        ``(B, 3, 3)`` fitted rotation matrices (orix ``to_matrix``).
+    tokens, mask
+        ``(B, N, 4)`` tokens (kx, ky, g, intensity relative to the
+        strongest) and ``(B, N)`` mask.
+    lattice
+        ``(P, 3)`` reciprocal lattice points of the phase (crystal frame).
+    wavelength
+        Electron wavelength in Å.
+    beam
+        ``(B,)`` direct beam's intensity over the strongest token's
+        (:func:`beam_ratio`); patterns where it is not a positive number are
+        left as they are.
+    beam_radius
+        Tokens within this radius (1/Å) of the centre are the direct beam.
+    field
+        ``(kx_min, kx_max, ky_min, ky_max)`` in 1/Å where peaks can be
+        found; None: each pattern's tokens' reach.
+    prior
+        Width (degrees) of the Gaussian prior about ``matrices``.
+    grids
+        Nested grids of tilts about the beam-frame x and y axes, each
+        ``(half count, spacing in degrees)`` about the previous best.
+
+    Returns
+    -------
+    matrices
+        ``(B, 3, 3)`` tilted rotation matrices, on the input's device and
+        dtype. Runs on the CPU whatever the device (a compiled kernel, one
+        pattern per thread).
+    """
+    if not (np.isfinite(prior) and prior > 0):
+        raise ValueError(f"`prior` must be a positive width in degrees, got {prior!r}.")
+    grid = np.array([(int(c), np.deg2rad(s)) for c, s in grids], np.float64)
+    if grid.ndim != 2 or (grid[:, 0] < 0).any() or (grid[:, 1] <= 0).any():
+        raise ValueError(
+            f"`grids` must be (half count >= 0, spacing > 0) pairs, got {grids!r}."
+        )
+    n = matrices.shape[0]
+    out = np.empty((n, 3, 3))
+    if n == 0:
+        return matrices.clone()
+    t = _kernel_array(tokens)
+    m = _kernel_array(mask, bool)
+    beam = np.asarray(beam, np.float64).reshape(-1)
+    if beam.shape != (n,):
+        raise ValueError(
+            f"`beam` must hold one ratio per pattern ({n}), got shape {beam.shape}."
+        )
+    usable = np.isfinite(beam) & (beam > 0)
+    t[..., 3] /= np.where(usable, beam, 1.0)[:, None]  # relative to the beam
+    m &= usable[:, None]  # no tokens: the search keeps the start
+    search_patterns(
+        _kernel_array(matrices),
+        t,
+        m,
+        _kernel_array(lattice),
+        wavelength / 2,
+        _fields(t, m, field),
+        float(beam_radius),
+        PAIRING_RADIUS,
+        START_EXCITATION,
+        _tables(),
+        tilt_profile()["step"],
+        tilt_profile()["g_edges"],
+        grid,
+        np.full(n, np.deg2rad(prior)),
+        out,
+    )
+    return torch.from_numpy(out).to(device=matrices.device, dtype=matrices.dtype)
