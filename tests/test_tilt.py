@@ -16,12 +16,13 @@ LAMBDA = wavelength(200)
 FIELD = (-1.1, 1.1, -1.1, 1.1)
 
 
-def _two_beam_patterns(n: int, seed: int):
+def _two_beam_patterns(n: int, seed: int, reach: float = 1.1):
     """Peaks of ``n`` random Cu orientations with two-beam-like intensities.
 
     Not the search's own profile: each reflection holds ``0.05 / (1 +
     (s / 0.004)**2)`` of the beam (about 1/t at 250 Å), seen down to 1e-3
-    of it; the direct beam holds the rest.
+    of it, on a detector reaching ``reach`` (1/Å); the direct beam holds
+    the rest.
     """
     rng = np.random.default_rng(seed)
     lattice = reciprocal_lattice_points(phases.cu(), 1.8).astype(np.float64)
@@ -33,7 +34,7 @@ def _two_beam_patterns(n: int, seed: int):
         s = (v[:, 0] ** 2 + v[:, 1] ** 2) * LAMBDA / 2 - v[:, 2]
         intensity = 0.05 / (1 + (s / 0.004) ** 2) * rng.lognormal(0, 0.3, len(s))
         kx, ky = -v[:, 0], v[:, 1]
-        seen = (intensity > 1e-3) & (np.abs(kx) < 1.1) & (np.abs(ky) < 1.1)
+        seen = (intensity > 1e-3) & (np.abs(kx) < reach) & (np.abs(ky) < reach)
         spots = np.stack([kx[seen], ky[seen], intensity[seen]], 1)
         lists.append(np.vstack([[0.0, 0.0, 1.0], spots]))
     return rotations, PeakSet.from_lists(lists), lattice
@@ -57,7 +58,7 @@ def _search(matrices, peaks, lattice, **kwargs):
         torch.as_tensor(lattice),
         LAMBDA,
         beam_ratio(peaks, settings),
-        settings.direct_beam_radius,
+        (settings.direct_beam_radius, settings.max_radius),
         FIELD,
         **kwargs,
     ).numpy()
@@ -190,3 +191,28 @@ def test_dynamical_mapping_only_tilts_the_fit(cu_sample):
     assert np.all(np.rad2deg(moved.angle) < 3.5 * np.sqrt(2) + 0.01)
     assert np.rad2deg(moved.angle).max() > 0  # it did search
     assert np.allclose(moved.data[:, 3], 0, atol=1e-4)  # no turn about the beam
+
+
+def test_reflections_beyond_the_tokens_reach_are_not_scored():
+    """Tokens reach ``max_radius`` only: a detector that reaches further
+    changes nothing (reflections out there are no evidence), where scoring
+    them as "not seen" would move the answers."""
+    rotations, peaks, lattice = _two_beam_patterns(24, seed=3, reach=1.75)
+    start = _tilted(rotations, 2.5, seed=4)
+    settings = TokenSettings(n_tokens=32, max_radius=1.0)
+    tokens, mask = make_tokens(peaks, settings)
+
+    def search(reach, field):
+        return search_tilt(
+            torch.as_tensor(start),
+            torch.as_tensor(tokens),
+            torch.as_tensor(mask),
+            torch.as_tensor(lattice),
+            LAMBDA,
+            beam_ratio(peaks, settings),
+            (settings.direct_beam_radius, reach),
+            (-field, field, -field, field),
+        ).numpy()
+
+    assert np.allclose(search(1.0, 1.75), search(1.0, 1.1), atol=1e-9)
+    assert not np.allclose(search(10.0, 1.75), search(10.0, 1.1), atol=1e-3)

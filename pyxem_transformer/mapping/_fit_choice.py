@@ -246,7 +246,7 @@ def _refine_best(
         if beam is not None:
             rows = here.cpu().numpy()
             best = search_tilt(
-                best, t, m, lattice, lam, beam[rows], ts.direct_beam_radius, field
+                best, t, m, lattice, lam, beam[rows], radius_range, field
             )
         refined[here] = best.to(refined.dtype)
     return refined

@@ -56,9 +56,9 @@ def _log_likelihood(mr, points, orders, seen_at, half, tables, step, per_dose):
 
 
 @numba.njit(cache=True, nogil=True)
-def _candidates(m, lattice, field, half, s_start, g_edges):
-    """Lattice points in the field near the sphere at ``m``, and their
-    ``|g|`` bins."""
+def _candidates(m, lattice, field, radii, half, s_start, g_edges):
+    """Lattice points near the sphere at ``m`` where a token could be (in
+    the field, between the ``radii``), and their ``|g|`` bins."""
     keep = np.empty(lattice.shape[0], np.int64)
     n = 0
     for j in range(lattice.shape[0]):
@@ -66,6 +66,7 @@ def _candidates(m, lattice, field, half, s_start, g_edges):
         y = lattice[j, 0] * m[0, 1] + lattice[j, 1] * m[1, 1] + lattice[j, 2] * m[2, 1]
         z = lattice[j, 0] * m[0, 2] + lattice[j, 1] * m[1, 2] + lattice[j, 2] * m[2, 2]
         inside = field[0] < -x < field[1] and field[2] < y < field[3]
+        inside = inside and radii[0] ** 2 < x * x + y * y < radii[1] ** 2
         if inside and abs((x * x + y * y) * half - z) < s_start:
             keep[n] = j
             n += 1
@@ -79,13 +80,13 @@ def _candidates(m, lattice, field, half, s_start, g_edges):
 
 
 @numba.njit(cache=True, nogil=True)
-def _seen(m, points, tokens, mask, beam_radius, rho):
+def _seen(m, points, tokens, mask, radii, rho):
     """Each token (outside the beam) marks the nearest point within ``rho``
     of it at ``m`` as seen, with its intensity (the brightest, if several)."""
     seen_at = np.zeros(points.shape[0])
     for n in range(tokens.shape[0]):
         kx, ky, intensity = tokens[n, 0], tokens[n, 1], tokens[n, 3]
-        if not mask[n] or intensity <= 0 or kx * kx + ky * ky <= beam_radius**2:
+        if not mask[n] or intensity <= 0 or kx * kx + ky * ky <= radii[0] ** 2:
             continue
         best, nearest = rho * rho, -1
         for j in range(points.shape[0]):
@@ -107,7 +108,7 @@ def search_patterns(
     lattice,
     half,
     fields,
-    beam_radius,
+    radii,
     rho,
     s_start,
     tables,
@@ -126,8 +127,10 @@ def search_patterns(
     """
     for i in numba.prange(matrices.shape[0]):
         m = matrices[i].copy()
-        points, orders = _candidates(m, lattice, fields[i], half, s_start, g_edges)
-        seen_at = _seen(m, points, tokens[i], mask[i], beam_radius, rho)
+        points, orders = _candidates(
+            m, lattice, fields[i], radii, half, s_start, g_edges
+        )
+        seen_at = _seen(m, points, tokens[i], mask[i], radii, rho)
         out[i] = m
         if not (seen_at > 0).any():
             continue

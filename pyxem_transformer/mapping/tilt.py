@@ -136,7 +136,7 @@ def search_tilt(
     lattice: torch.Tensor,
     wavelength: float,
     beam: np.ndarray,
-    beam_radius: float,
+    radius_range: tuple[float, float],
     field: tuple[float, float, float, float] | None = None,
     prior: float = TILT_PRIOR,
     grids: tuple[tuple[int, float], ...] = TILT_GRIDS,
@@ -158,8 +158,10 @@ def search_tilt(
         ``(B,)`` direct beam's intensity over the strongest token's
         (:func:`beam_ratio`); patterns where it is not a positive number are
         left as they are.
-    beam_radius
-        Tokens within this radius (1/Å) of the centre are the direct beam.
+    radius_range
+        ``(direct_beam_radius, max_radius)`` of the model's token settings
+        (1/Å): tokens exist only between them, so only reflections there
+        are scored.
     field
         ``(kx_min, kx_max, ky_min, ky_max)`` in 1/Å where peaks can be
         found; None: each pattern's tokens' reach.
@@ -204,7 +206,7 @@ def search_tilt(
         _kernel_array(lattice),
         wavelength / 2,
         _fields(t, m, field),
-        float(beam_radius),
+        np.asarray(radius_range, np.float64),
         PAIRING_RADIUS,
         START_EXCITATION,
         _tables(),
