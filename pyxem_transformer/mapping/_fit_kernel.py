@@ -41,6 +41,16 @@ def _rodrigues(dx: float, dy: float, dz: float, out: np.ndarray) -> None:
 
 
 @numba.njit(cache=True, nogil=True)
+def _project(points: np.ndarray, p: int, m: np.ndarray) -> tuple:
+    """``points[p] @ m``: lattice point ``p`` in diffsims' frame at rotation
+    matrix ``m`` (its detector position is ``(-x, y)``)."""
+    x = points[p, 0] * m[0, 0] + points[p, 1] * m[1, 0] + points[p, 2] * m[2, 0]
+    y = points[p, 0] * m[0, 1] + points[p, 1] * m[1, 1] + points[p, 2] * m[2, 1]
+    z = points[p, 0] * m[0, 2] + points[p, 1] * m[1, 2] + points[p, 2] * m[2, 2]
+    return x, y, z
+
+
+@numba.njit(cache=True, nogil=True)
 def _log_rotation(r: np.ndarray, out: np.ndarray) -> None:
     """Rotation vector of the rotation matrix ``r`` into ``out`` (3,)."""
     cos = min(1.0, max(-1.0, (r[0, 0] + r[1, 1] + r[2, 2] - 1.0) / 2.0))
@@ -118,9 +128,7 @@ def _fit_one(
     n_lattice = lattice.shape[0]
     excitation0 = np.empty(n_lattice)
     for p in range(n_lattice):
-        v0 = lattice[p, 0] * m[0, 0] + lattice[p, 1] * m[1, 0] + lattice[p, 2] * m[2, 0]
-        v1 = lattice[p, 0] * m[0, 1] + lattice[p, 1] * m[1, 1] + lattice[p, 2] * m[2, 1]
-        v2 = lattice[p, 0] * m[0, 2] + lattice[p, 1] * m[1, 2] + lattice[p, 2] * m[2, 2]
+        v0, v1, v2 = _project(lattice, p, m)
         excitation0[p] = abs((v0 * v0 + v1 * v1) * half - v2)
     k = min(n_lattice, candidates)
     # The k smallest, in no order (a partition, not a sort: the pairing
@@ -345,9 +353,7 @@ def _missing_one(
         ymin, ymax = -reach_y - tolerance, reach_y + tolerance
     strongest, missing = 0.0, 0.0
     for p in range(lattice.shape[0]):
-        v0 = lattice[p, 0] * m[0, 0] + lattice[p, 1] * m[1, 0] + lattice[p, 2] * m[2, 0]
-        v1 = lattice[p, 0] * m[0, 1] + lattice[p, 1] * m[1, 1] + lattice[p, 2] * m[2, 1]
-        v2 = lattice[p, 0] * m[0, 2] + lattice[p, 1] * m[1, 2] + lattice[p, 2] * m[2, 2]
+        v0, v1, v2 = _project(lattice, p, m)
         s = (v0 * v0 + v1 * v1) * half - v2
         if abs(s) > 3.0 * sigma:
             continue

@@ -14,7 +14,7 @@ at the start, and each tilt only recomputes the excitation errors.
 import numba
 import numpy as np
 
-from pyxem_transformer.mapping._fit_kernel import _rodrigues
+from pyxem_transformer.mapping._fit_kernel import _project, _rodrigues
 
 
 @numba.njit(cache=True, nogil=True)
@@ -36,9 +36,7 @@ def _log_likelihood(mr, points, orders, seen_at, half, tables, step, per_dose):
     last = log_seen.shape[2] - 1
     per_dose[:] = 0.0
     for j in range(points.shape[0]):
-        x = points[j, 0] * mr[0, 0] + points[j, 1] * mr[1, 0] + points[j, 2] * mr[2, 0]
-        y = points[j, 0] * mr[0, 1] + points[j, 1] * mr[1, 1] + points[j, 2] * mr[2, 1]
-        z = points[j, 0] * mr[0, 2] + points[j, 1] * mr[1, 2] + points[j, 2] * mr[2, 2]
+        x, y, z = _project(points, j, mr)
         at = abs((x * x + y * y) * half - z) / step
         k = min(int(at), last - 1)
         f = min(at - k, 1.0)
@@ -62,9 +60,7 @@ def _candidates(m, lattice, field, radii, half, s_start, g_edges):
     keep = np.empty(lattice.shape[0], np.int64)
     n = 0
     for j in range(lattice.shape[0]):
-        x = lattice[j, 0] * m[0, 0] + lattice[j, 1] * m[1, 0] + lattice[j, 2] * m[2, 0]
-        y = lattice[j, 0] * m[0, 1] + lattice[j, 1] * m[1, 1] + lattice[j, 2] * m[2, 1]
-        z = lattice[j, 0] * m[0, 2] + lattice[j, 1] * m[1, 2] + lattice[j, 2] * m[2, 2]
+        x, y, z = _project(lattice, j, m)
         inside = field[0] < -x < field[1] and field[2] < y < field[3]
         inside = inside and radii[0] ** 2 < x * x + y * y < radii[1] ** 2
         if inside and abs((x * x + y * y) * half - z) < s_start:
@@ -90,8 +86,7 @@ def _seen(m, points, tokens, mask, radii, rho):
             continue
         best, nearest = rho * rho, -1
         for j in range(points.shape[0]):
-            x = points[j, 0] * m[0, 0] + points[j, 1] * m[1, 0] + points[j, 2] * m[2, 0]
-            y = points[j, 0] * m[0, 1] + points[j, 1] * m[1, 1] + points[j, 2] * m[2, 1]
+            x, y, _ = _project(points, j, m)
             d2 = (-x - kx) ** 2 + (y - ky) ** 2
             if d2 < best:
                 best, nearest = d2, j

@@ -33,6 +33,7 @@ import torch
 
 from pyxem_transformer.mapping._fit_kernel import _kernel_array
 from pyxem_transformer.mapping._tilt_kernel import search_patterns
+from pyxem_transformer.tokens.tokenize import _usable
 
 __all__ = ["TILT_GRIDS", "TILT_PRIOR", "beam_ratio", "search_tilt", "tilt_profile"]
 
@@ -73,10 +74,9 @@ def beam_ratio(peaks, settings) -> np.ndarray:
         ``(n,)``; NaN where a pattern has no peak in the beam or no token.
     """
     n = peaks.n_patterns
-    g = np.hypot(peaks.kx, peaks.ky)
+    g, token = _usable(peaks, settings)  # the peaks make_tokens may keep
     good = np.isfinite(g) & np.isfinite(peaks.intensity) & (peaks.intensity > 0)
     beam = good & (g < settings.direct_beam_radius)
-    token = good & ~beam & (g <= settings.max_radius)
     strongest = np.zeros((2, n))
     for row, which in enumerate((beam, token)):
         index, value = peaks.pattern_index[which], peaks.intensity[which]
@@ -105,8 +105,10 @@ def tilt_profile() -> dict:
     return document
 
 
+@functools.cache
 def _tables() -> tuple[np.ndarray, ...]:
-    """The kernel's tables: one more knot beyond the profile's, at the floor."""
+    """The kernel's tables (computed once; not to be modified): one more
+    knot beyond the profile's, at the floor."""
     profile = tilt_profile()
     seen, mean, spread = profile["seen"], profile["mean"], profile["spread"]
     floor = np.full(seen.shape[:-1] + (1,), profile["seen_floor"])

@@ -85,6 +85,22 @@ class TokenSettings:
         return cls(n_tokens=max(8, n), **kwargs)
 
 
+def _usable(peaks: PeakSet, settings: TokenSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Each peak's ``|k|`` and whether it can be a token: finite, of
+    positive intensity, outside the direct beam and within ``max_radius``
+    (before the cut to the ``n_tokens`` strongest)."""
+    g = np.hypot(peaks.kx, peaks.ky)
+    usable = (
+        np.isfinite(peaks.kx)
+        & np.isfinite(peaks.ky)
+        & np.isfinite(peaks.intensity)
+        & (peaks.intensity > 0)
+        & (g >= settings.direct_beam_radius)
+        & (g <= settings.max_radius)
+    )
+    return g, usable
+
+
 def make_tokens(
     peaks: PeakSet, settings: TokenSettings = TokenSettings()
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -127,15 +143,7 @@ def make_tokens(
         return tokens, mask
     kx, ky, intensity = peaks.kx, peaks.ky, peaks.intensity
     pattern = peaks.pattern_index
-    g = np.hypot(kx, ky)
-    usable = (
-        np.isfinite(kx)
-        & np.isfinite(ky)
-        & np.isfinite(intensity)
-        & (intensity > 0)
-        & (g >= settings.direct_beam_radius)
-        & (g <= settings.max_radius)
-    )
+    g, usable = _usable(peaks, settings)
     kx, ky, g = kx[usable], ky[usable], g[usable]
     intensity, pattern = intensity[usable], pattern[usable]
     # Strongest first within each pattern.
