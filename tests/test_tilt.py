@@ -216,3 +216,20 @@ def test_reflections_beyond_the_tokens_reach_are_not_scored():
 
     assert np.allclose(search(1.0, 1.75), search(1.0, 1.1), atol=1e-9)
     assert not np.allclose(search(10.0, 1.75), search(10.0, 1.1), atol=1e-3)
+
+
+def test_a_beam_ratio_per_pattern_is_required():
+    rotations, peaks, lattice = _two_beam_patterns(3, seed=15)
+    settings = TokenSettings(n_tokens=32)
+    tokens, mask = make_tokens(peaks, settings)
+    with pytest.raises(ValueError, match="one ratio per pattern"):
+        search_tilt(
+            torch.as_tensor(rotations.to_matrix()),
+            torch.as_tensor(tokens),
+            torch.as_tensor(mask),
+            torch.as_tensor(lattice),
+            LAMBDA,
+            beam_ratio(peaks, settings)[:2],
+            (settings.direct_beam_radius, settings.max_radius),
+            FIELD,
+        )
