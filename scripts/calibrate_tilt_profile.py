@@ -7,10 +7,16 @@ Bloch-wave patterns of a training cache (written by ``train_model`` with a
 ``dynamical`` fraction), counted as a detector would at doses log-uniform in
 ``1,000-30,000`` electrons per pattern (the training augmentation's range),
 a reflection seen from one to four electrons (drawn per pattern), and writes
-``pyxem_transformer/mapping/tilt_profile.json``: for each dose bin
-(``DOSE_EDGES``) and ``|g|`` bin (``G_EDGES``), at excitation errors ``0,
-STEP, ...``, the fraction seen and the mean and spread of the natural log of
-the seen ones' intensity relative to the direct beam.
+``pyxem_transformer/mapping/tilt_profile.json``: for each detection bin and
+``|g|`` bin (``G_EDGES``), at excitation errors ``0, STEP, ...``, the
+fraction seen and the mean and spread of the natural log of the seen ones'
+intensity relative to the pattern's strongest peak (the direct beam as a
+rule, as the search takes it).
+
+A pattern's detection bin is set by its weakest seen reflection relative to
+the strongest peak, which a measured pattern shows too (its weakest token): it
+is what dose and detector together leave visible. The bins hold equal
+numbers of patterns (``DETECTION_BINS``).
 
 Usage (the cache of the shipped ``cu`` model's fine-tuning)::
 
@@ -30,23 +36,27 @@ from pyxem_transformer.crystal.reciprocal import reciprocal_lattice, wavelength
 
 STEP = 0.005
 KNOTS = 20  # |s| = 0 ... 0.095 (the training sets' Bloch beams reach 0.1)
-DOSE_EDGES = (1000, 2000, 4000, 8000, 16000, 30000)
+DOSE_RANGE = (1000, 30000)
+#: Bins of the weakest seen reflection (equal numbers of patterns).
+DETECTION_BINS = 5
 #: |g| bins (1/Å): higher orders are weaker at the same excitation error.
 G_EDGES = (0.0, 0.6, 1.0, 99.0)
 FIELD = 1.15  # 1/Å: half width of the detector square the counts are taken on
 OUT = Path(__file__).parents[1] / "pyxem_transformer" / "mapping" / "tilt_profile.json"
-#: Beyond the last knot (where the training sets hold no beams) a reflection
-#: is seen with this probability.
+#: Seen fractions are kept within ``(SEEN_FLOOR, 1 - SEEN_FLOOR)``: a spot
+#: can always be missed, or a stray peak sit where a reflection should be.
 SEEN_FLOOR = 0.05
 
 
 def _pattern(points, matrix, spots, half, rng):
-    """Excitation errors, relative counts (0: not seen) and dose of one pattern."""
+    """Excitation errors, relative counts (0: not seen), weakest seen
+    relative count (NaN: none) and ``|g|`` of one pattern's reflections."""
     kx, ky, intensity = spots
     v = points @ matrix
     s = np.abs((v[:, 0] ** 2 + v[:, 1] ** 2) * half - v[:, 2])
     inside = (np.abs(v[:, :2]) < FIELD).all(1) & (s < STEP * (KNOTS - 0.5))
-    dose = np.exp(rng.uniform(np.log(DOSE_EDGES[0]), np.log(DOSE_EDGES[-1])))
+    in_field = (np.abs(v[:, :2]) < FIELD).all(1)
+    dose = np.exp(rng.uniform(*np.log(DOSE_RANGE)))
     needed = rng.uniform(1.0, 4.0)
     # Bloch-wave spot lists hold the diffracted beams, as fractions of the
     # incident one; the direct beam has the rest.
@@ -60,11 +70,14 @@ def _pattern(points, matrix, spots, half, rng):
     strongest = max(direct, counts.max(), 1.0)
     relative = np.where(counts >= needed, counts / strongest, 0.0)
     g = np.linalg.norm(points, axis=1)
-    return s[inside], relative[inside], dose, g[inside]
+    seen = relative[in_field & (relative > 0)]
+    weakest = seen.min() if seen.size else np.nan
+    return s[inside], relative[inside], weakest, g[inside]
 
 
 def measure(cache: Path, n_patterns: int, seed: int) -> dict:
-    """Seen fraction and log-intensity statistics per dose, |g| bin and knot."""
+    """Seen fraction and log-intensity statistics per detection bin, |g|
+    bin and knot, and the detection bins' edges (log relative intensity)."""
     data = np.load(cache)
     meta = json.loads(bytes(data["meta"]).decode())
     phase = phase_from_dict(meta["phases"][0])
@@ -76,17 +89,21 @@ def measure(cache: Path, n_patterns: int, seed: int) -> dict:
     chosen = rng.choice(dynamical, min(n_patterns, dynamical.size), replace=False)
     matrices = Rotation(data["rotations"][chosen]).to_matrix()
     offsets = data["offsets"]
-    rows = []
+    rows, per_pattern = [], []
     for matrix, i in zip(matrices, chosen, strict=True):
         a, b = offsets[i], offsets[i + 1]
         spots = (data["kx"][a:b], data["ky"][a:b], data["intensity"][a:b])
-        s, relative, dose, g = _pattern(points, matrix, spots, half, rng)
-        rows.append(np.stack([s, relative, np.full(s.size, dose), g], 1))
-    s, relative, dose, g = np.concatenate(rows).T
+        s, relative, weakest, g = _pattern(points, matrix, spots, half, rng)
+        if np.isfinite(weakest):  # a pattern without peaks is never searched
+            rows.append(np.stack([s, relative, np.full(s.size, weakest), g], 1))
+            per_pattern.append(weakest)
+    s, relative, weakest, g = np.concatenate(rows).T
     knot = np.clip(np.rint(s / STEP).astype(int), 0, KNOTS - 1)
-    bins = np.clip(np.searchsorted(DOSE_EDGES, dose) - 1, 0, len(DOSE_EDGES) - 2)
+    quantiles = np.arange(1, DETECTION_BINS) / DETECTION_BINS
+    edges = np.quantile(np.log(per_pattern), quantiles)
+    bins = np.searchsorted(edges, np.log(weakest))
     orders = np.searchsorted(G_EDGES, g) - 1
-    shape = (len(DOSE_EDGES) - 1, len(G_EDGES) - 1, KNOTS)
+    shape = (DETECTION_BINS, len(G_EDGES) - 1, KNOTS)
     seen, mean, spread = np.zeros(shape), np.zeros(shape), np.ones(shape)
     for d, o, k in np.ndindex(shape):
         here = relative[(bins == d) & (orders == o) & (knot == k)]
@@ -100,7 +117,7 @@ def measure(cache: Path, n_patterns: int, seed: int) -> dict:
             gap = np.isnan(a[..., k])
             a[..., k][gap] = a[..., k - 1][gap]
         a[np.isnan(a)] = np.nanmean(a)
-    return {"seen": seen, "mean": mean, "spread": spread, "n": s.size}
+    return {"seen": seen, "mean": mean, "spread": spread, "n": s.size, "edges": edges}
 
 
 def write_profile(profile: dict, cache: Path, n_patterns: int, seed: int) -> None:
@@ -112,7 +129,7 @@ def write_profile(profile: dict, cache: Path, n_patterns: int, seed: int) -> Non
             "reflections in the field"
         ),
         "step": STEP,
-        "dose_edges": list(DOSE_EDGES),
+        "detection_edges": np.round(profile["edges"], 4).tolist(),
         "g_edges": list(G_EDGES),
         "seen_floor": SEEN_FLOOR,
         **{

@@ -7,8 +7,15 @@ from orix.quaternion import Rotation
 
 from pyxem_transformer import phases
 from pyxem_transformer.crystal.reciprocal import reciprocal_lattice_points, wavelength
+from pyxem_transformer.mapping._fit_choice import _search_dynamical
 from pyxem_transformer.mapping.predict import predict_tokens
-from pyxem_transformer.mapping.tilt import beam_ratio, search_tilt, tilt_profile
+from pyxem_transformer.mapping.tilt import (
+    _detection_bins,
+    beam_ratio,
+    score_rotations,
+    search_tilt,
+    tilt_profile,
+)
 from pyxem_transformer.peak_set import PeakSet
 from pyxem_transformer.tokens.tokenize import TokenSettings, make_tokens
 
@@ -135,11 +142,27 @@ def test_the_profile_falls_with_the_excitation_error():
     profile = tilt_profile()
     seen, mean = profile["seen"], profile["mean"]
     assert seen.shape == mean.shape == profile["spread"].shape
-    bins = (len(profile["dose_edges"]) - 1, len(profile["g_edges"]) - 1)
+    bins = (len(profile["detection_edges"]) + 1, len(profile["g_edges"]) - 1)
     assert seen.shape[:2] == bins
     assert np.all((seen >= 0) & (seen <= 1)) and np.all(np.isfinite(mean))
     assert np.all(seen[..., 0] > seen[..., -1])
     assert np.all(mean[..., 0] > mean[..., -1] + 2)
+
+
+def test_the_weakest_token_picks_the_detection_bin():
+    edges = tilt_profile()["detection_edges"]
+    middles = (edges[:-1] + edges[1:]) / 2
+    weakest = np.exp(np.concatenate([[edges[0] - 1], middles, [edges[-1] + 1]]))
+    n = weakest.size  # one pattern per bin, then two more
+    tokens = np.zeros((n + 2, 3, 4))
+    tokens[:n, :, 3] = np.stack([10 * weakest, weakest, 2 * weakest], 1)
+    tokens[n, :, 3] = np.exp(edges[0] - 1), 0.5, 0.5
+    mask = np.ones(tokens.shape[:2], bool)
+    mask[n, 0] = False  # a masked token does not count: bin above 0
+    mask[n + 1] = False  # no tokens: bin 0, never searched
+    bins = _detection_bins(tokens, mask)
+    assert bins[:n].tolist() == list(range(n))
+    assert bins[n] == n - 1 and bins[n + 1] == 0
 
 
 @pytest.mark.parametrize(
@@ -170,9 +193,10 @@ def test_the_signal_method_refuses_an_unknown_refine(cu_sample, tiny_model):
 
 def test_dynamical_mapping_only_tilts_the_fit(cu_sample):
     """Through the signal method: the dynamical search moves each pixel's
-    fitted rotation by at most its grids' reach (3.5° about each of two
-    axes), never about the beam, and leaves the phases alone. (This sample
-    is kinematic: the search is not meant for it, and moves it by 3-4.5°.)"""
+    fitted rotation by at most the restarts' 10° and the grids' reach (3.75°
+    about each of two axes), hardly about the beam (under 0.1°), and leaves
+    the phases alone. (This sample is kinematic: the search is not meant
+    for it, and moves it by 0.3-12°.)"""
     from pyxem_transformer import pretrained
 
     signal, _ = cu_sample
@@ -188,9 +212,54 @@ def test_dynamical_mapping_only_tilts_the_fit(cu_sample):
     moved = ~Rotation(fit[..., 0, :4].reshape(-1, 4)) * Rotation(
         dyn[..., 0, :4].reshape(-1, 4)
     )
-    assert np.all(np.rad2deg(moved.angle) < 3.5 * np.sqrt(2) + 0.01)
+    assert np.all(np.rad2deg(moved.angle) < 10 + 3.75 * np.sqrt(2) + 0.5)
     assert np.rad2deg(moved.angle).max() > 0  # it did search
-    assert np.allclose(moved.data[:, 3], 0, atol=1e-4)  # no turn about the beam
+    assert np.allclose(moved.data[:, 3], 0, atol=1e-3)  # no turn about the beam
+
+
+def _dynamical_arguments(peaks, lattice):
+    settings = TokenSettings(n_tokens=32)
+    tokens, mask = make_tokens(peaks, settings)
+    return (
+        torch.as_tensor(tokens),
+        torch.as_tensor(mask),
+        torch.as_tensor(lattice).float(),
+        LAMBDA,
+        beam_ratio(peaks, settings),
+        (settings.direct_beam_radius, settings.max_radius),
+        FIELD,
+    )
+
+
+def test_restarts_reach_tilts_the_search_cannot():
+    """From starts 9° off, beyond the search's reach, the restarts bring
+    some patterns within 2° (measured: 21% against none), and never end
+    at a rotation that scores worse than the search's."""
+    rotations, peaks, lattice = _two_beam_patterns(48, seed=13)
+    start = torch.as_tensor(_tilted(rotations, 9.0, seed=14)).float()
+    arguments = _dynamical_arguments(peaks, lattice)
+    searched = search_tilt(start, *arguments)
+    restarted = _search_dynamical(start, *arguments)
+    assert (_errors(searched.double().numpy(), rotations) < 2).mean() == 0
+    assert (_errors(restarted.double().numpy(), rotations) < 2).mean() > 0.1
+    scores = score_rotations(torch.stack([searched, restarted], 1), *arguments)
+    assert np.all(scores[:, 1] >= scores[:, 0] - 1e-9)
+
+
+def test_score_rotations_charges_unexplained_peaks():
+    """A rotation whose reflections miss the peaks scores far below the
+    true one; a pattern without a beam scores -inf."""
+    rotations, peaks, lattice = _two_beam_patterns(8, seed=15)
+    arguments = list(_dynamical_arguments(peaks, lattice))
+    turned = (
+        rotations.to_matrix()
+        @ Rotation.from_axes_angles([0, 0, 1], np.deg2rad(20)).to_matrix()
+    )
+    both = torch.as_tensor(np.stack([rotations.to_matrix(), turned], 1)).float()
+    scores = score_rotations(both, *arguments)
+    assert np.all(scores[:, 0] > scores[:, 1] + 3)
+    arguments[4] = np.where(np.arange(8) == 0, np.nan, arguments[4])
+    assert np.isneginf(score_rotations(both, *arguments)[0]).all()
 
 
 def test_reflections_beyond_the_tokens_reach_are_not_scored():

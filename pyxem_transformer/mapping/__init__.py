@@ -19,7 +19,12 @@ from pyxem_transformer.mapping.result import (
     result_signal,
 )
 from pyxem_transformer.mapping.table import orientation_table
-from pyxem_transformer.mapping.tilt import beam_ratio, search_tilt, tilt_profile
+from pyxem_transformer.mapping.tilt import (
+    beam_ratio,
+    score_rotations,
+    search_tilt,
+    tilt_profile,
+)
 
 __all__ = [
     "COLUMNS",
@@ -39,6 +44,7 @@ __all__ = [
     "prior_sigma",
     "refine_rotations",
     "result_signal",
+    "score_rotations",
     "search_tilt",
     "tilt_profile",
 ]

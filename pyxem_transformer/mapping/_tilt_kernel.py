@@ -24,17 +24,28 @@ def _lerp(table: np.ndarray, d: int, o: int, k: int, f: float) -> float:
 
 
 @numba.njit(cache=True, nogil=True)
-def _log_likelihood(mr, points, orders, seen_at, half, tables, step, per_dose):
+def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``a @ b`` of 3x3 matrices into ``out`` (no allocation, no BLAS call:
+    the search forms one per tilt)."""
+    for r in range(3):
+        for c in range(3):
+            out[r, c] = a[r, 0] * b[0, c] + a[r, 1] * b[1, c] + a[r, 2] * b[2, c]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _log_likelihood(mr, points, orders, seen_at, half, tables, step, d):
     """Log-likelihood at rotation ``mr`` of the reflections' being seen (and
-    how brightly), in its most likely dose bin.
+    how brightly), in the profile's detection bin ``d``.
 
     ``tables``: log P(seen), log P(not seen), the mean and log spread of a
-    seen reflection's log intensity and 1 / spread, ``(dose bins, |g| bins,
-    knots)``, interpolated in ``|s|`` (beyond the last knot its value holds).
+    seen reflection's log intensity and 1 / spread, ``(detection bins, |g|
+    bins, knots)``, interpolated in ``|s|`` (beyond the last knot its value
+    holds).
     """
     log_seen, log_unseen, mean_t, log_spread, inv_spread = tables
     last = log_seen.shape[2] - 1
-    per_dose[:] = 0.0
+    total = 0.0
     for j in range(points.shape[0]):
         x, y, z = _project(points, j, mr)
         at = abs((x * x + y * y) * half - z) / step
@@ -42,15 +53,14 @@ def _log_likelihood(mr, points, orders, seen_at, half, tables, step, per_dose):
         f = min(at - k, 1.0)
         o = orders[j]
         if seen_at[j] > 0:
-            log_i = np.log(seen_at[j])
-            for d in range(per_dose.size):
-                u = (log_i - _lerp(mean_t, d, o, k, f)) * _lerp(inv_spread, d, o, k, f)
-                per_dose[d] += _lerp(log_seen, d, o, k, f) - 0.5 * u * u
-                per_dose[d] -= _lerp(log_spread, d, o, k, f)
+            u = (np.log(seen_at[j]) - _lerp(mean_t, d, o, k, f)) * _lerp(
+                inv_spread, d, o, k, f
+            )
+            total += _lerp(log_seen, d, o, k, f) - 0.5 * u * u
+            total -= _lerp(log_spread, d, o, k, f)
         else:
-            for d in range(per_dose.size):
-                per_dose[d] += _lerp(log_unseen, d, o, k, f)
-    return per_dose.max()
+            total += _lerp(log_unseen, d, o, k, f)
+    return total
 
 
 @numba.njit(cache=True, nogil=True)
@@ -97,29 +107,22 @@ def _seen(m, points, tokens, mask, radii, rho):
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def search_patterns(
-    matrices,
-    tokens,
-    mask,
-    lattice,
-    half,
-    fields,
-    radii,
-    rho,
-    s_start,
-    tables,
-    step,
-    g_edges,
-    grids,
-    prior_sigma,
-    out,
+    matrices, tokens, mask, lattice, fields, bins, geometry, profile, grids, prior, out
 ):
     """Best tilt of each pattern over the nested ``grids`` (see ``search_tilt``).
 
     ``grids`` rows are ``(half_count, spacing)`` in radians: each level
     scans ``(2 * half_count + 1)**2`` tilts about the beam-frame x and y
-    axes around the previous level's best. ``out`` gets ``M @ R(best)``;
-    a pattern none of whose tokens pairs keeps ``M``.
+    axes around the previous level's best, with a Gaussian prior of width
+    ``prior[i]`` (radians) about the start. ``fields`` ``(B, 4)`` and
+    ``bins`` ``(B,)`` are each pattern's field and detection bin;
+    ``geometry`` is ``(half the wavelength, (beam radius, max radius),
+    pairing radius, start excitation)``, ``profile`` ``(tables, step,
+    g_edges)``. ``out`` gets ``M @ R(best)``; a pattern none of whose tokens
+    pairs keeps ``M``.
     """
+    half, radii, rho, s_start = geometry
+    tables, step, g_edges = profile
     for i in numba.prange(matrices.shape[0]):
         m = matrices[i].copy()
         points, orders = _candidates(
@@ -129,8 +132,8 @@ def search_patterns(
         out[i] = m
         if not (seen_at > 0).any():
             continue
-        per_dose = np.empty(tables[0].shape[0])
         rot = np.empty((3, 3))
+        tilted = np.empty((3, 3))
         cx = cy = 0.0
         for level in range(grids.shape[0]):
             count, spacing = int(grids[level, 0]), grids[level, 1]
@@ -140,11 +143,70 @@ def search_patterns(
                     tx, ty = cx + a * spacing, cy + b * spacing
                     _rodrigues(tx, ty, 0.0, rot)
                     ll = _log_likelihood(
-                        m @ rot, points, orders, seen_at, half, tables, step, per_dose
+                        _product(m, rot, tilted),
+                        points,
+                        orders,
+                        seen_at,
+                        half,
+                        tables,
+                        step,
+                        bins[i],
                     )
-                    ll -= 0.5 * (tx * tx + ty * ty) / prior_sigma[i] ** 2
+                    ll -= 0.5 * (tx * tx + ty * ty) / prior[i] ** 2
                     if ll > best:
                         best, bx, by = ll, tx, ty
             cx, cy = bx, by
         _rodrigues(cx, cy, 0.0, rot)
-        out[i] = m @ rot
+        _product(m, rot, out[i])
+
+
+@numba.njit(cache=True, nogil=True)
+def _unexplained(m, lattice, tokens, mask, radii, rho, half, s_start):
+    """Tokens (outside the beam) with no lattice point near the sphere
+    (``|s| < s_start``) within ``rho`` of them at ``m``."""
+    near = np.empty((lattice.shape[0], 2))
+    n = 0
+    for j in range(lattice.shape[0]):
+        x, y, z = _project(lattice, j, m)
+        if abs((x * x + y * y) * half - z) < s_start:
+            near[n, 0], near[n, 1] = -x, y
+            n += 1
+    count = 0
+    for t in range(tokens.shape[0]):
+        kx, ky = tokens[t, 0], tokens[t, 1]
+        if not mask[t] or tokens[t, 3] <= 0 or kx * kx + ky * ky <= radii[0] ** 2:
+            continue
+        explained = False
+        for j in range(n):
+            if (near[j, 0] - kx) ** 2 + (near[j, 1] - ky) ** 2 < rho * rho:
+                explained = True
+                break
+        count += not explained
+    return count
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def score_patterns(
+    matrices, tokens, mask, lattice, fields, bins, geometry, profile, cost, out
+):
+    """Score each pattern's candidate rotations ``matrices`` ``(B, k, 3, 3)``
+    into ``out`` ``(B, k)`` (see ``tilt.score_rotations``): the profile's
+    log-likelihood, each with its own pairing, less ``cost`` per token that
+    no reflection near the sphere explains. The other arguments are as for
+    ``search_patterns``."""
+    half, radii, rho, s_start = geometry
+    tables, step, g_edges = profile
+    for i in numba.prange(matrices.shape[0]):
+        for c in range(matrices.shape[1]):
+            m = matrices[i, c].copy()
+            points, orders = _candidates(
+                m, lattice, fields[i], radii, half, s_start, g_edges
+            )
+            seen_at = _seen(m, points, tokens[i], mask[i], radii, rho)
+            score = _log_likelihood(
+                m, points, orders, seen_at, half, tables, step, bins[i]
+            )
+            lost = _unexplained(
+                m, lattice, tokens[i], mask[i], radii, rho, half, s_start
+            )
+            out[i, c] = score - cost * lost

@@ -11,10 +11,21 @@ profile measured on Bloch-wave training spots (:func:`tilt_profile`;
 ``tilt_profile.json`` beside this module, written by
 ``scripts/calibrate_tilt_profile.py``): each reflection in the field is
 seen with a probability that falls with ``|s|``, and a seen one's log
-intensity (relative to the direct beam) is Gaussian about a mean that falls
-with ``|s|``, both per ``|g|`` bin (higher orders are weaker). The dose is
-not known, so each tilt takes the best of the profile's dose bins. A
-Gaussian prior about the fit keeps the search near it.
+intensity (relative to the pattern's strongest peak, the direct beam as a
+rule) is Gaussian about a mean that falls
+with ``|s|``, both per ``|g|`` bin (higher orders are weaker) and per
+detection bin: how weak a reflection can be and still be seen depends on
+the dose and the detector, which are not known, but the pattern's weakest
+token shows it and picks the bin. Beyond the
+profile's last knot (``|s|`` near 0.1 1/Å, where the training sets' Bloch
+beams stop) its values hold: a real reflection there is faint, not absent
+(a low-order one can still give a few electrons at 3,000 e/pattern), and
+the profile claims nothing it did not measure. A Gaussian prior about the
+fit keeps the search near it.
+
+The search keeps the fit's pairing of peaks and reflections;
+:func:`score_rotations` compares rotations that pair them differently
+(fits from other starts), charging each peak no reflection explains.
 
 Kinematic patterns (thin samples, precession) do not follow this profile:
 the search is for dynamical data only (``refine="dynamical"``).
@@ -32,24 +43,36 @@ import numpy as np
 import torch
 
 from pyxem_transformer.mapping._fit_kernel import _kernel_array
-from pyxem_transformer.mapping._tilt_kernel import search_patterns
+from pyxem_transformer.mapping._tilt_kernel import score_patterns, search_patterns
 from pyxem_transformer.tokens.tokenize import _usable
 
-__all__ = ["TILT_GRIDS", "TILT_PRIOR", "beam_ratio", "search_tilt", "tilt_profile"]
+__all__ = [
+    "TILT_GRIDS",
+    "TILT_PRIOR",
+    "beam_ratio",
+    "score_rotations",
+    "search_tilt",
+    "tilt_profile",
+]
 
 PROFILE_PATH = Path(__file__).with_name("tilt_profile.json")
 
-#: Nested tilt grids, ``(half count, spacing in degrees)``: 9x9 tilts 0.75°
-#: apart about the fit (to ±3°), then 5x5 0.25° apart about the best.
-TILT_GRIDS = ((4, 0.75), (2, 0.25))
+#: Nested tilt grids, ``(half count, spacing in degrees)``: 7x7 tilts 1°
+#: apart about the fit (to ±3°), then 3x3 0.5° and 3x3 0.25° apart about
+#: the best, 67 tilts in all. As accurate as 9x9 0.75° apart and 5x5 0.25°
+#: apart (106 tilts) on the benchmark's dynamical Cu and Cu + Cu2O samples
+#: (hand-run, within 0.2 points).
+TILT_GRIDS = ((3, 1.0), (1, 0.5), (1, 0.25))
 #: Width (degrees) of the Gaussian prior about the fitted rotation.
 TILT_PRIOR = 2.0
 #: A peak sees the nearest reflection within this radius (1/Å): about a
 #: disk's width, where a weak spot of a few electrons falls.
 PAIRING_RADIUS = 0.06
 #: Only lattice points with ``|s|`` below this (1/Å) at the start are
-#: scored: a 3° tilt moves ``s`` of a 1.5 1/Å reflection by 0.08.
-START_EXCITATION = 0.25
+#: scored: beyond the profile's last knot (0.1) its values hold, and a 3°
+#: tilt moves ``s`` of a 1.5 1/Å reflection by 0.08, so farther points
+#: score the same at every tilt.
+START_EXCITATION = 0.18
 #: Reflections this close (1/Å) to the field's edge are not scored: their
 #: disks may be cut.
 EDGE = 0.05
@@ -59,7 +82,8 @@ def beam_ratio(peaks, settings) -> np.ndarray:
     """Direct beam's intensity over the strongest token's, per pattern.
 
     Tokens leave the direct beam out and scale intensities to the strongest
-    kept peak; the profile holds them relative to the direct beam.
+    kept peak; the profile holds them relative to the strongest peak, the
+    direct beam included.
 
     Parameters
     ----------
@@ -92,15 +116,17 @@ def tilt_profile() -> dict:
     Returns
     -------
     profile
-        ``seen``, ``mean`` and ``spread``: ``(dose bins, |g| bins, knots)``
-        arrays of the fraction of reflections seen and the mean and spread
-        of a seen one's log intensity relative to the direct beam, at
-        ``|s| = k * step`` (1/Å); ``dose_edges`` (electrons per pattern),
-        ``g_edges`` (1/Å), ``step``, ``seen_floor`` (beyond the last knot)
-        and ``source`` (how it was measured).
+        ``seen``, ``mean`` and ``spread``: ``(detection bins, |g| bins,
+        knots)`` arrays of the fraction of reflections seen and the mean and
+        spread of a seen one's log intensity relative to the strongest peak, at
+        ``|s| = k * step`` (1/Å); ``detection_edges`` (inner edges of the
+        bins, in the log of the weakest seen reflection's intensity relative
+        to the strongest peak), ``g_edges`` (1/Å), ``step``, ``seen_floor``
+        (seen fractions are kept within it and one less it) and ``source``
+        (how it was measured).
     """
     document = json.loads(PROFILE_PATH.read_text())
-    for key in ("seen", "mean", "spread", "dose_edges", "g_edges"):
+    for key in ("seen", "mean", "spread", "detection_edges", "g_edges"):
         document[key] = np.asarray(document[key], np.float64)
     return document
 
@@ -108,13 +134,29 @@ def tilt_profile() -> dict:
 @functools.cache
 def _tables() -> tuple[np.ndarray, ...]:
     """The kernel's tables (computed once; not to be modified): one more
-    knot beyond the profile's, at the floor."""
+    knot beyond the profile's, equal to its last (the values hold)."""
     profile = tilt_profile()
-    seen, mean, spread = profile["seen"], profile["mean"], profile["spread"]
-    floor = np.full(seen.shape[:-1] + (1,), profile["seen_floor"])
-    seen = np.concatenate([seen, floor], -1).clip(floor, 1 - profile["seen_floor"])
-    mean, spread = (np.concatenate([a, a[..., -1:]], -1) for a in (mean, spread))
+    floor = profile["seen_floor"]
+    seen, mean, spread = (
+        np.concatenate([a, a[..., -1:]], -1)
+        for a in (profile["seen"], profile["mean"], profile["spread"])
+    )
+    seen = seen.clip(floor, 1 - floor)
     return np.log(seen), np.log1p(-seen), mean, np.log(spread), 1 / spread
+
+
+def _detection_bins(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Each pattern's detection bin of the profile, from its weakest token.
+
+    ``tokens`` hold intensities relative to the strongest peak; a pattern
+    without tokens gets bin 0 (it is not searched).
+    """
+    intensity = np.where(mask & (tokens[..., 3] > 0), tokens[..., 3], np.inf)
+    weakest = intensity.min(1)
+    found = np.isfinite(weakest)
+    log_weakest = np.full(weakest.shape, -np.inf)
+    log_weakest[found] = np.log(weakest[found])
+    return np.searchsorted(tilt_profile()["detection_edges"], log_weakest)
 
 
 def _fields(tokens: np.ndarray, mask: np.ndarray, field) -> np.ndarray:
@@ -191,31 +233,98 @@ def search_tilt(
     out = np.empty((n, 3, 3))
     if n == 0:
         return matrices.clone()
+    inputs = _kernel_inputs(
+        matrices, tokens, mask, lattice, wavelength, beam, radius_range, field
+    )
+    search_patterns(*inputs, grid, np.full(n, np.deg2rad(prior)), out)
+    return torch.from_numpy(out).to(device=matrices.device, dtype=matrices.dtype)
+
+
+def score_rotations(
+    matrices: torch.Tensor,
+    tokens: torch.Tensor,
+    mask: torch.Tensor,
+    lattice: torch.Tensor,
+    wavelength: float,
+    beam: np.ndarray,
+    radius_range: tuple[float, float],
+    field: tuple[float, float, float, float] | None = None,
+) -> np.ndarray:
+    """How well candidate rotations explain each dynamical pattern.
+
+    Unlike the search, which tilts one rotation and keeps its pairing of
+    peaks and reflections, this compares rotations that pair differently
+    (say, fits from different starts): each is scored by the profile's
+    log-likelihood under its own pairing, less ``-log(seen_floor)`` (3 for
+    the shipped profile) for each token that no reflection near the sphere
+    explains, the profile's odds of a stray peak.
+
+    Parameters
+    ----------
+    matrices
+        ``(B, k, 3, 3)``: ``k`` candidate rotation matrices per pattern.
+    tokens, mask, lattice, wavelength, beam, radius_range, field
+        As for :func:`search_tilt`.
+
+    Returns
+    -------
+    scores
+        ``(B, k)`` log-likelihoods (higher is better; -inf where ``beam``
+        is not a positive number). Runs on the CPU.
+    """
+    n, k = matrices.shape[:2]
+    out = np.zeros((n, k))
+    if n == 0:
+        return out
+    inputs = _kernel_inputs(
+        matrices, tokens, mask, lattice, wavelength, beam, radius_range, field
+    )
+    score_patterns(*inputs, -np.log(tilt_profile()["seen_floor"]), out)
+    out[~inputs[2].any(1)] = -np.inf  # no usable beam or no tokens
+    return out
+
+
+def _kernel_inputs(
+    matrices, tokens, mask, lattice, wavelength, beam, radius_range, field
+) -> tuple:
+    """The kernels' shared arguments: matrices, tokens relative to the
+    strongest peak, mask, lattice, fields, detection bins, geometry and
+    profile (see ``_tilt_kernel.search_patterns``)."""
+    t, m = _relative_tokens(tokens, mask, beam)
+    geometry = (
+        wavelength / 2,
+        np.asarray(radius_range, np.float64),
+        PAIRING_RADIUS,
+        START_EXCITATION,
+    )
+    profile = (_tables(), tilt_profile()["step"], tilt_profile()["g_edges"])
+    return (
+        _kernel_array(matrices),
+        t,
+        m,
+        _kernel_array(lattice),
+        _fields(t, m, field),
+        _detection_bins(t, m),
+        geometry,
+        profile,
+    )
+
+
+def _relative_tokens(tokens, mask, beam) -> tuple[np.ndarray, np.ndarray]:
+    """Kernel copies of the tokens, intensities relative to the pattern's
+    strongest peak (the direct beam, as a rule), as in the profile; patterns
+    without a usable ``beam`` lose their tokens."""
     t = _kernel_array(tokens)
     m = _kernel_array(mask, bool)
+    n = t.shape[0]
     beam = np.asarray(beam, np.float64).reshape(-1)
     if beam.shape != (n,):
         raise ValueError(
             f"`beam` must hold one ratio per pattern ({n}), got shape {beam.shape}."
         )
     usable = np.isfinite(beam) & (beam > 0)
-    t[..., 3] /= np.where(usable, beam, 1.0)[:, None]  # relative to the beam
+    # Tokens are relative to the strongest token; the strongest peak is the
+    # beam where the ratio exceeds 1, else that token.
+    t[..., 3] /= np.where(usable, np.maximum(beam, 1.0), 1.0)[:, None]
     m &= usable[:, None]  # no tokens: the search keeps the start
-    search_patterns(
-        _kernel_array(matrices),
-        t,
-        m,
-        _kernel_array(lattice),
-        wavelength / 2,
-        _fields(t, m, field),
-        np.asarray(radius_range, np.float64),
-        PAIRING_RADIUS,
-        START_EXCITATION,
-        _tables(),
-        tilt_profile()["step"],
-        tilt_profile()["g_edges"],
-        grid,
-        np.full(n, np.deg2rad(prior)),
-        out,
-    )
-    return torch.from_numpy(out).to(device=matrices.device, dtype=matrices.dtype)
+    return t, m
