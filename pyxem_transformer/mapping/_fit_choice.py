@@ -205,9 +205,9 @@ def _refine_best(
       twin closest to the fit. Where none qualifies the fit stays.
 
     With ``beam`` (``(B,)``, :func:`~pyxem_transformer.mapping.tilt.beam_ratio`),
-    the patterns are dynamical: each fit is then tilted to where its
-    pattern is most likely, and restarted where that explains it poorly
-    (``_search_dynamical``).
+    the patterns are dynamical: each fit is then tilted to the posterior
+    mean of its pattern's tilt, and restarted where another fit explains
+    the pattern better (``_search_dynamical``).
 
     Each pattern is decided alone, so results do not depend on how patterns
     are batched.
@@ -265,7 +265,7 @@ def _refine_best(
 
 
 def _search_dynamical(best, tokens, mask, lattice, lam, beam, radius_range, field):
-    """Tilt each fit to where its dynamical pattern is most likely
+    """Tilt each fit to the posterior mean of its dynamical pattern's tilt
     (:func:`~pyxem_transformer.mapping.tilt.search_tilt`), then restart it.
 
     The search keeps the fit's pairing of peaks and reflections. Where the

@@ -109,17 +109,17 @@ def _seen(m, points, tokens, mask, radii, rho):
 def search_patterns(
     matrices, tokens, mask, lattice, fields, bins, geometry, profile, grids, prior, out
 ):
-    """Best tilt of each pattern over the nested ``grids`` (see ``search_tilt``).
+    """Each pattern's tilt over the nested ``grids`` (see ``search_tilt``).
 
     ``grids`` rows are ``(half_count, spacing)`` in radians: each level
     scans ``(2 * half_count + 1)**2`` tilts about the beam-frame x and y
-    axes around the previous level's best, with a Gaussian prior of width
-    ``prior[i]`` (radians) about the start. ``fields`` ``(B, 4)`` and
-    ``bins`` ``(B,)`` are each pattern's field and detection bin;
-    ``geometry`` is ``(half the wavelength, (beam radius, max radius),
-    pairing radius, start excitation)``, ``profile`` ``(tables, step,
-    g_edges)``. ``out`` gets ``M @ R(best)``; a pattern none of whose tokens
-    pairs keeps ``M``.
+    axes around the previous level's answer, the posterior mean of its grid
+    (the likelihood times a Gaussian prior of width ``prior[i]``, radians,
+    about the start). ``fields`` ``(B, 4)`` and ``bins`` ``(B,)`` are each
+    pattern's field and detection bin; ``geometry`` is ``(half the
+    wavelength, (beam radius, max radius), pairing radius, start
+    excitation)``, ``profile`` ``(tables, step, g_edges)``. ``out`` gets
+    ``M @ R(answer)``; a pattern none of whose tokens pairs keeps ``M``.
     """
     half, radii, rho, s_start = geometry
     tables, step, g_edges = profile
@@ -137,7 +137,9 @@ def search_patterns(
         cx = cy = 0.0
         for level in range(grids.shape[0]):
             count, spacing = int(grids[level, 0]), grids[level, 1]
-            best, bx, by = -np.inf, cx, cy
+            # Running posterior mean: weights exp(ll - top), rescaled
+            # whenever a higher log posterior ``top`` turns up.
+            top, total, sx, sy = -np.inf, 0.0, 0.0, 0.0
             for a in range(-count, count + 1):
                 for b in range(-count, count + 1):
                     tx, ty = cx + a * spacing, cy + b * spacing
@@ -153,9 +155,14 @@ def search_patterns(
                         bins[i],
                     )
                     ll -= 0.5 * (tx * tx + ty * ty) / prior[i] ** 2
-                    if ll > best:
-                        best, bx, by = ll, tx, ty
-            cx, cy = bx, by
+                    if ll > top:
+                        scale = np.exp(top - ll)
+                        total, sx, sy, top = total * scale, sx * scale, sy * scale, ll
+                    weight = np.exp(ll - top)
+                    total += weight
+                    sx += weight * tx
+                    sy += weight * ty
+            cx, cy = sx / total, sy / total
         _rodrigues(cx, cy, 0.0, rot)
         _product(m, rot, out[i])
 

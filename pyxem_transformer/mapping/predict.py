@@ -148,8 +148,9 @@ def predict_tokens(
         twin, which the network cannot tell apart. A precise fit that
         expects a strong reflection where the pattern has no peak is
         restarted from tilted starts (see ``_refine_best`` and ``field``).
-        ``"dynamical"``: the same, then each fit is tilted to where its
-        dynamical pattern is most likely (:mod:`pyxem_transformer.mapping.tilt`;
+        ``"dynamical"``: the same, then each fit is tilted to the posterior
+        mean of its dynamical pattern's tilt and restarted where another
+        fit explains the pattern better (:mod:`pyxem_transformer.mapping.tilt`;
         for nanobeam patterns of samples 100-1,000 Å thick, not for thin
         samples or precession). Needs ``beam``.
     restarts
