@@ -94,8 +94,10 @@ def get_orientation_map_transformer(
         page of the docs). ``"dynamical"``: for nanobeam patterns of thick
         samples (100-1,000 Å; not precession, not thin films), the fit and
         then a search of the tilt that best explains which reflections are
-        bright (:mod:`pyxem_transformer.mapping.tilt`): on the benchmark's
-        dynamical Cu it adds 10-14 points under 2° (docs, benchmark page).
+        bright, with restarts from tilted starts
+        (:mod:`pyxem_transformer.mapping.tilt`): on the benchmark's
+        dynamical Cu it adds 13-18 points under 2° and 1-4 under 5° (docs,
+        benchmark page).
     find_beam
         Measure each pattern's peaks from its own direct beam, found among
         its peaks (the default): descan moves the beam by pixels across a
